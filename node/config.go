@@ -1,0 +1,196 @@
+package node
+
+import (
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/agent-swarm/agent-swarm/node/identity"
+	"github.com/agent-swarm/agent-swarm/node/transport"
+	"github.com/agent-swarm/agent-swarm/node/wire"
+)
+
+// Config is the node's config file, $SWARM_HOME/config.json. It never
+// holds secrets: the key lives in key.pem (0600), tokens in the environment.
+type Config struct {
+	Domain    string `json:"domain"`
+	Listen    string `json:"listen"`    // UDP+TCP address to bind
+	Advertise string `json:"advertise"` // address peers use: host:port or https://domain
+	CertFile  string `json:"cert_file"` // relative to home
+	KeyFile   string `json:"key_file"`
+	// SelfSigned: peers verify this node by the pin in the membership log.
+	SelfSigned bool `json:"self_signed"`
+
+	Heartbeat Duration `json:"heartbeat,omitempty"`  // presence period; default 15s
+	RetryMin  Duration `json:"retry_min,omitempty"`  // outbox backoff floor; default 250ms
+	RetryMax  Duration `json:"retry_max,omitempty"`  // outbox backoff ceiling; default 30s
+	SyncEvery Duration `json:"sync_every,omitempty"` // anti-entropy period; default 60s
+	TTL       Duration `json:"ttl,omitempty"`        // default message lifetime; default 72h
+	RateLimit float64  `json:"rate_limit,omitempty"` // envelopes per second per sender; default 500
+}
+
+// Duration is a time.Duration written as "1.5s" in JSON.
+type Duration time.Duration
+
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	v, err := time.ParseDuration(s)
+	*d = Duration(v)
+	return err
+}
+
+func (d Duration) or(def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return time.Duration(d)
+}
+
+// Files inside a home.
+const (
+	ConfigFile = "config.json"
+	KeyFile    = "key.pem"
+	SocketFile = "swarm.sock"
+	DataDir    = "data"
+	ReadyFile  = "serve.ready"
+)
+
+// InitOptions are the flags of swarm init.
+type InitOptions struct {
+	Domain    string
+	Listen    string
+	Advertise string
+	CertFile  string
+	KeyFile   string
+}
+
+// Init makes a new home: key (0600), config, self-signed certificate
+// unless one is given, and the data directory. It refuses to touch a home
+// that already has a key.
+func Init(home string, o InitOptions) (*Config, error) {
+	if err := wire.ValidDomain(o.Domain); err != nil {
+		return nil, Userf("%v", err)
+	}
+	if o.Listen == "" {
+		o.Listen = "127.0.0.1:7443"
+	}
+	if _, _, err := net.SplitHostPort(o.Listen); err != nil {
+		return nil, Userf("invalid --listen %q: want host:port", o.Listen)
+	}
+	if o.Advertise == "" {
+		o.Advertise = o.Listen
+	}
+	if err := wire.ValidAddr(o.Advertise); err != nil {
+		return nil, Userf("--advertise: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(home, KeyFile)); err == nil {
+		return nil, Userf("%s already holds an identity (%s); use another --home", home, KeyFile)
+	}
+	if err := os.MkdirAll(filepath.Join(home, DataDir), 0o700); err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(home, 0o700); err != nil {
+		return nil, err
+	}
+	id, err := identity.Generate(o.Domain)
+	if err != nil {
+		return nil, err
+	}
+	cfg := &Config{Domain: o.Domain, Listen: o.Listen, Advertise: o.Advertise, CertFile: o.CertFile, KeyFile: o.KeyFile}
+	if o.CertFile == "" {
+		host, _, _ := net.SplitHostPort(strings.TrimPrefix(o.Advertise, "https://"))
+		lhost, _, _ := net.SplitHostPort(o.Listen)
+		certPEM, keyPEM, err := transport.SelfSigned(o.Domain, []string{host, lhost})
+		if err != nil {
+			return nil, err
+		}
+		if err := os.MkdirAll(filepath.Join(home, "tls"), 0o700); err != nil {
+			return nil, err
+		}
+		cfg.CertFile, cfg.KeyFile, cfg.SelfSigned = "tls/cert.pem", "tls/key.pem", true
+		if err := writeFile(filepath.Join(home, cfg.CertFile), certPEM, 0o644); err != nil {
+			return nil, err
+		}
+		if err := writeFile(filepath.Join(home, cfg.KeyFile), keyPEM, 0o600); err != nil {
+			return nil, err
+		}
+	}
+	if err := id.Save(filepath.Join(home, KeyFile)); err != nil {
+		return nil, err
+	}
+	b, _ := json.MarshalIndent(cfg, "", "  ")
+	if err := writeFile(filepath.Join(home, ConfigFile), append(b, '\n'), 0o600); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// writeFile writes atomically: a temp file, fsync, rename.
+func writeFile(path string, b []byte, mode os.FileMode) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// LoadConfig reads a home's config.
+func LoadConfig(home string) (*Config, error) {
+	b, err := os.ReadFile(filepath.Join(home, ConfigFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, Userf("no swarm node in %s: run `swarm init --domain NAME` first (or pass --home)", home)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var c Config
+	if err := json.Unmarshal(b, &c); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(home, ConfigFile), err)
+	}
+	if err := wire.ValidDomain(c.Domain); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(home, ConfigFile), err)
+	}
+	return &c, nil
+}
+
+// SaveConfig writes a home's config.
+func SaveConfig(home string, c *Config) error {
+	b, _ := json.MarshalIndent(c, "", "  ")
+	return writeFile(filepath.Join(home, ConfigFile), append(b, '\n'), 0o600)
+}
+
+func loadCert(home string, c *Config) (tls.Certificate, error) {
+	p := func(f string) string {
+		if filepath.IsAbs(f) {
+			return f
+		}
+		return filepath.Join(home, f)
+	}
+	cert, err := tls.LoadX509KeyPair(p(c.CertFile), p(c.KeyFile))
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("load TLS certificate: %w", err)
+	}
+	return cert, nil
+}

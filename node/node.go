@@ -1,0 +1,225 @@
+// Package node is an agent's node: it serves the peer API, sends to peers,
+// keeps membership, delivers durably and tracks presence. Every operation
+// the faces (CLI, MCP, local API) offer is a method here; package ops
+// lists them once.
+package node
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/agent-swarm/agent-swarm/node/identity"
+	"github.com/agent-swarm/agent-swarm/node/membership"
+	"github.com/agent-swarm/agent-swarm/node/transport"
+	"github.com/agent-swarm/agent-swarm/node/wire"
+	"github.com/agent-swarm/agent-swarm/store"
+	"github.com/rs/zerolog"
+	"golang.org/x/time/rate"
+)
+
+// Options are what a caller (not the config file) decides.
+type Options struct {
+	Log   zerolog.Logger
+	Serve bool // bind the peer API; false for a one-shot CLI node
+	// RootCAs for peers with real certificates (tests); nil = system roots.
+	Client transport.ClientOptions
+	// Now lets tests move the clock; nil is time.Now.
+	Now func() time.Time
+}
+
+// Node is one agent's node.
+type Node struct {
+	home   string
+	cfg    Config
+	id     *identity.Identity
+	log    zerolog.Logger
+	st     *store.Store
+	client *transport.Client
+	server *transport.Server
+	cert   tls.Certificate
+	pin    string
+	now    func() time.Time
+	window wire.Window
+
+	mu     sync.Mutex
+	swarms map[string]*swarm // by swarm ID
+	dir    map[string]wire.Member
+
+	recvMu  sync.Mutex // serialises inbox commits so the seen-ID check holds
+	out     *outbox
+	pres    *presenceBook
+	limits  sync.Map // sender key -> *rate.Limiter
+	joinLim sync.Map // remote IP -> *rate.Limiter
+	syncing sync.Map // swarm ID -> time of last catch-up pull
+	events  *broadcaster
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	once   sync.Once
+	closed chan struct{}
+}
+
+type swarm struct {
+	state *membership.State
+	local localSwarm
+}
+
+// localSwarm is what this node alone knows of a swarm (w/<swarm>).
+type localSwarm struct {
+	Left    bool            `json:"left,omitempty"`    // this node left or was removed
+	Reason  string          `json:"reason,omitempty"`  // leave, kick, dissolved
+	Leaving map[string]bool `json:"leaving,omitempty"` // members whose signed leave arrived before the master's record
+	Joined  int64           `json:"joined,omitempty"`
+}
+
+// Open opens a home: config, key, certificate and store. With o.Serve it
+// also binds the peer API. Background work starts at once.
+func Open(home string, o Options) (*Node, error) {
+	cfg, err := LoadConfig(home)
+	if err != nil {
+		return nil, err
+	}
+	id, err := identity.Load(filepath.Join(home, KeyFile), cfg.Domain)
+	if err != nil {
+		return nil, err
+	}
+	cert, err := loadCert(home, cfg)
+	if err != nil {
+		return nil, err
+	}
+	pin := ""
+	if cfg.SelfSigned {
+		if pin, err = transport.PinOf(cert); err != nil {
+			return nil, err
+		}
+	}
+	st, err := store.Open(filepath.Join(home, DataDir), store.Options{}, o.Log)
+	if err != nil {
+		return nil, err
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	n := &Node{
+		home: home, cfg: *cfg, id: id, log: o.Log, st: st, cert: cert, pin: pin,
+		now: o.Now, window: wire.DefaultWindow,
+		swarms: map[string]*swarm{}, dir: map[string]wire.Member{},
+		client: transport.NewClient(o.Client),
+		pres:   newPresenceBook(),
+		events: newBroadcaster(),
+		ctx:    ctx, cancel: cancel, closed: make(chan struct{}),
+	}
+	if err := n.loadSwarms(); err != nil {
+		n.st.Close()
+		cancel()
+		return nil, err
+	}
+	n.out = newOutbox(n)
+	if o.Serve {
+		srv, err := transport.Listen(cfg.Listen, cert, n.PeerHandler(), o.Log)
+		if err != nil {
+			n.Close()
+			return nil, err
+		}
+		n.server = srv
+		n.loop(n.heartbeatLoop)
+		n.loop(n.syncLoop)
+	}
+	n.out.start()
+	return n, nil
+}
+
+func (n *Node) loop(f func()) {
+	n.wg.Add(1)
+	go func() { defer n.wg.Done(); f() }()
+}
+
+// Close stops background work and the server, then closes the store.
+// Safe to call twice.
+func (n *Node) Close() error {
+	var err error
+	n.once.Do(func() {
+		close(n.closed)
+		if n.server != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			err = n.server.Shutdown(ctx)
+			cancel()
+		}
+		n.cancel()
+		n.wg.Wait()
+		n.client.Close()
+		err = errors.Join(err, n.st.Close())
+	})
+	return err
+}
+
+// Domain is this agent's name.
+func (n *Node) Domain() string { return n.cfg.Domain }
+
+// Addr is the bound peer address, or "" when not serving.
+func (n *Node) Addr() string {
+	if n.server == nil {
+		return ""
+	}
+	return n.server.Addr()
+}
+
+// Home is the node's home directory.
+func (n *Node) Home() string { return n.home }
+
+// Log is the node's logger.
+func (n *Node) Log() zerolog.Logger { return n.log }
+
+// self is how this node appears in membership records.
+func (n *Node) self() wire.Member {
+	return wire.Member{Domain: n.cfg.Domain, Key: n.id.KeyString(), Addr: n.cfg.Advertise, Pin: n.pin}
+}
+
+func (n *Node) limiter(m *sync.Map, key string, r rate.Limit, burst int) *rate.Limiter {
+	if l, ok := m.Load(key); ok {
+		return l.(*rate.Limiter)
+	}
+	l, _ := m.LoadOrStore(key, rate.NewLimiter(r, burst))
+	return l.(*rate.Limiter)
+}
+
+func (n *Node) done() bool {
+	select {
+	case <-n.closed:
+		return true
+	default:
+		return false
+	}
+}
+
+// PeerHandler is the peer API (exported for behind-proxy mode and tests).
+func (n *Node) PeerHandler() http.Handler { return n.peerMux() }
+
+// broadcaster wakes waiters when something new arrives.
+type broadcaster struct {
+	mu sync.Mutex
+	ch chan struct{}
+}
+
+func newBroadcaster() *broadcaster { return &broadcaster{ch: make(chan struct{})} }
+
+// Wait returns a channel closed at the next Notify.
+func (b *broadcaster) Wait() <-chan struct{} {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.ch
+}
+
+func (b *broadcaster) Notify() {
+	b.mu.Lock()
+	close(b.ch)
+	b.ch = make(chan struct{})
+	b.mu.Unlock()
+}

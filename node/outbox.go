@@ -1,0 +1,399 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/agent-swarm/agent-swarm/node/membership"
+	"github.com/agent-swarm/agent-swarm/node/transport"
+	"github.com/agent-swarm/agent-swarm/node/wire"
+	"github.com/agent-swarm/agent-swarm/store"
+	"github.com/google/uuid"
+)
+
+// Delivery states.
+const (
+	Pending   = "pending"
+	Delivered = "delivered"
+	Failed    = "failed"
+)
+
+// Delivery is the status of a sent message at one recipient (d/<id>/<peer>).
+type Delivery struct {
+	Peer    string `json:"peer"`
+	Status  string `json:"status"`
+	Reason  string `json:"reason,omitempty"`
+	Updated int64  `json:"updated"`
+}
+
+type outItem struct {
+	Expires int64 `json:"expires"`
+}
+
+// sentMessage is a message this node sent (m/<id>): the exact envelope,
+// which the outbox sends to every recipient.
+type sentMessage struct {
+	Env wire.Signed  `json:"env"`
+	Msg wire.Message `json:"msg"`
+}
+
+// sendSpec is what a caller asks to send.
+type sendSpec struct {
+	To       string
+	Type     string
+	Event    string
+	Records  []wire.Signed
+	Body     string
+	Thread   string
+	ReplyTo  string
+	Priority string
+	Refs     []wire.Ref
+	TTL      time.Duration
+}
+
+// envelope builds and signs a message in swarm st. The sequence number is
+// per sender, swarm and audience ("*" or one agent), so each reader's
+// stream is gap-free when nothing is lost.
+func (n *Node) envelope(st *membership.State, sp sendSpec) (wire.Signed, *wire.Message, error) {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return wire.Signed{}, nil, err
+	}
+	now := n.now()
+	ttl := sp.TTL
+	if ttl == 0 {
+		ttl = n.cfg.TTL.or(72 * time.Hour)
+	}
+	m := &wire.Message{
+		V: wire.Version, ID: id.String(), Swarm: st.ID, From: n.cfg.Domain, To: sp.To, Type: sp.Type,
+		Thread: sp.Thread, ReplyTo: sp.ReplyTo, Created: now.UnixMilli(), Expires: now.Add(ttl).UnixMilli(),
+		Seq: n.out.nextSeq(st.ID, sp.To), Head: st.Head, Priority: sp.Priority, Body: sp.Body, Refs: sp.Refs,
+		Event: sp.Event, Records: sp.Records,
+	}
+	if err := m.Check(now, n.window); err != nil {
+		return wire.Signed{}, nil, Userf("%v", err)
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return wire.Signed{}, nil, err
+	}
+	return wire.Sign(wire.PurposeEnvelope, wire.KeyHint(st.ID, n.id.KeyString()), n.id.Key, b), m, nil
+}
+
+type outbox struct {
+	n       *Node
+	mu      sync.Mutex
+	senders map[string]*peerSender
+	seq     map[string]uint64
+	changed *broadcaster
+	started bool
+}
+
+func newOutbox(n *Node) *outbox {
+	return &outbox{n: n, senders: map[string]*peerSender{}, seq: map[string]uint64{}, changed: newBroadcaster()}
+}
+
+func (o *outbox) nextSeq(swarm, to string) uint64 {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	k := swarm + "/" + to
+	v, ok := o.seq[k]
+	if !ok {
+		_ = o.n.st.View(func(tx *store.Tx) error { return tx.Get(store.Key("n", swarm, o.n.cfg.Domain, to), &v) })
+	}
+	v++
+	o.seq[k] = v
+	return v
+}
+
+// enqueue stores the message and one outbox entry per recipient in tx.
+func (o *outbox) enqueue(tx *store.Tx, env wire.Signed, m *wire.Message, recipients []string) error {
+	if err := tx.Put(store.Key("m", m.ID), sentMessage{Env: env, Msg: *m}); err != nil {
+		return err
+	}
+	if err := tx.Put(store.Key("n", m.Swarm, o.n.cfg.Domain, m.To), m.Seq); err != nil {
+		return err
+	}
+	now := o.n.now().UnixMilli()
+	for _, r := range recipients {
+		if err := tx.Put(store.Key("o", r, m.ID), outItem{Expires: m.Expires}); err != nil {
+			return err
+		}
+		if err := tx.Put(store.Key("d", m.ID, r), Delivery{Peer: r, Status: Pending, Updated: now}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// start resumes every queued peer after a restart.
+func (o *outbox) start() {
+	peers := map[string]bool{}
+	_ = o.n.st.View(func(tx *store.Tx) error {
+		return tx.Scan([]byte("o/"), nil, func(k []byte, _ func(any) error) (bool, error) {
+			if parts := strings.SplitN(string(k), "/", 3); len(parts) == 3 {
+				peers[parts[1]] = true
+			}
+			return true, nil
+		})
+	})
+	list := make([]string, 0, len(peers))
+	for p := range peers {
+		list = append(list, p)
+	}
+	o.mu.Lock()
+	o.started = true
+	o.mu.Unlock()
+	o.kick(list)
+}
+
+// kick wakes the senders of peers, starting them if needed.
+func (o *outbox) kick(peers []string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if !o.started {
+		return
+	}
+	for _, p := range peers {
+		s, ok := o.senders[p]
+		if !ok {
+			s = &peerSender{o: o, peer: p, wake: make(chan struct{}, 1)}
+			o.senders[p] = s
+			o.n.loop(s.run)
+		}
+		select {
+		case s.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// pending counts queued entries (all peers).
+func (o *outbox) pending() int {
+	c := 0
+	_ = o.n.st.View(func(tx *store.Tx) error {
+		return tx.Scan([]byte("o/"), nil, func([]byte, func(any) error) (bool, error) { c++; return true, nil })
+	})
+	return c
+}
+
+type peerSender struct {
+	o    *outbox
+	peer string
+	wake chan struct{}
+	mu   sync.Mutex
+	err  string
+}
+
+const batchSize = 64
+
+func (p *peerSender) run() {
+	n := p.o.n
+	var fails int
+	for {
+		ids, envs, err := p.load()
+		if err != nil {
+			if errors.Is(err, store.ErrClosed) {
+				return
+			}
+			n.log.Error().Err(err).Str("peer", p.peer).Msg("outbox read failed")
+		}
+		if len(ids) == 0 {
+			select {
+			case <-n.ctx.Done():
+				return
+			case <-p.wake:
+				continue
+			}
+		}
+		retry := p.send(ids, envs)
+		if !retry {
+			fails = 0
+			continue
+		}
+		fails++
+		if !p.sleep(backoff(fails, n.cfg.RetryMin.or(250*time.Millisecond), n.cfg.RetryMax.or(30*time.Second))) {
+			return
+		}
+	}
+}
+
+// backoff is exponential with full jitter between half and all of the step.
+func backoff(fails int, min, max time.Duration) time.Duration {
+	d := min
+	for i := 1; i < fails && d < max; i++ {
+		d *= 2
+	}
+	if d > max {
+		d = max
+	}
+	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
+}
+
+func (p *peerSender) sleep(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-p.o.n.ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// load reads the oldest queued envelopes for the peer, dropping expired ones.
+func (p *peerSender) load() ([]string, []wire.Signed, error) {
+	n := p.o.n
+	now := n.now().UnixMilli()
+	var ids, expired []string
+	var envs []wire.Signed
+	err := n.st.View(func(tx *store.Tx) error {
+		return tx.Scan(store.Key("o", p.peer, ""), nil, func(k []byte, dec func(any) error) (bool, error) {
+			var it outItem
+			if err := dec(&it); err != nil {
+				return false, err
+			}
+			id := string(k[len(k)-36:])
+			if it.Expires <= now {
+				expired = append(expired, id)
+				return true, nil
+			}
+			var sm sentMessage
+			if err := tx.Get(store.Key("m", id), &sm); err != nil {
+				return false, err
+			}
+			ids = append(ids, id)
+			envs = append(envs, sm.Env)
+			return len(ids) < batchSize, nil
+		})
+	})
+	if err == nil && len(expired) > 0 {
+		err = p.settle(expired, func(string) (string, string, bool) { return Failed, "expired before delivery", true })
+	}
+	return ids, envs, err
+}
+
+// send posts one batch and settles what the reply decides. It reports
+// whether to back off and retry.
+func (p *peerSender) send(ids []string, envs []wire.Signed) bool {
+	n := p.o.n
+	n.mu.Lock()
+	m, ok := n.dir[p.peer]
+	n.mu.Unlock()
+	if !ok {
+		_ = p.settle(ids, func(string) (string, string, bool) { return Failed, "no address known for " + p.peer, true })
+		return false
+	}
+	body, _ := json.Marshal(wire.Batch{Envelopes: envs})
+	ctx, cancel := context.WithTimeout(n.ctx, 20*time.Second)
+	code, reply, err := n.client.Do(ctx, transport.Peer{Addr: m.Addr, Pin: m.Pin}, "POST", "/swarm/v1/messages", body, nil, 1<<20)
+	cancel()
+	if err == nil && code != 200 {
+		err = errors.New(peerError(reply))
+	}
+	var br *wire.BatchReply
+	if err == nil {
+		br, err = wire.DecodeBatchReply(reply, len(ids))
+	}
+	if err != nil {
+		p.setErr(err.Error())
+		n.log.Debug().Err(err).Str("peer", p.peer).Int("queued", len(ids)).Msg("delivery attempt failed")
+		return true
+	}
+	p.setErr("")
+	retry := false
+	byID := map[string]wire.Result{}
+	for i, r := range br.Results {
+		byID[ids[i]] = r
+		if r.Status == wire.Rejected && r.Retry {
+			retry = true
+			p.setErr(r.Reason)
+		}
+	}
+	if err := p.settle(ids, func(id string) (string, string, bool) {
+		r := byID[id]
+		switch {
+		case r.Status == wire.Accepted || r.Status == wire.Duplicate:
+			return Delivered, "", true
+		case r.Status == wire.Rejected && !r.Retry:
+			return Failed, r.Reason, true
+		}
+		return "", "", false
+	}); err != nil {
+		n.log.Error().Err(err).Msg("outbox settle failed")
+		return true
+	}
+	return retry
+}
+
+// settle removes finished entries and records their status in one commit.
+func (p *peerSender) settle(ids []string, verdict func(id string) (status, reason string, done bool)) error {
+	n := p.o.n
+	now := n.now().UnixMilli()
+	err := n.st.Update(func(tx *store.Tx) error {
+		for _, id := range ids {
+			st, reason, done := verdict(id)
+			if !done {
+				continue
+			}
+			if err := tx.Delete(store.Key("o", p.peer, id)); err != nil {
+				return err
+			}
+			if err := tx.Put(store.Key("d", id, p.peer), Delivery{Peer: p.peer, Status: st, Reason: reason, Updated: now}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err == nil {
+		p.o.changed.Notify()
+	}
+	return err
+}
+
+func (p *peerSender) setErr(s string) { p.mu.Lock(); p.err = s; p.mu.Unlock() }
+
+func (p *peerSender) lastErr() string { p.mu.Lock(); defer p.mu.Unlock(); return p.err }
+
+// Deliveries returns the per-recipient status of a sent message.
+func (n *Node) Deliveries(id string) ([]Delivery, error) {
+	if err := wire.ValidID(id); err != nil {
+		return nil, Userf("%v", err)
+	}
+	var out []Delivery
+	found := false
+	err := n.st.View(func(tx *store.Tx) error {
+		ok, err := tx.Has(store.Key("m", id))
+		if err != nil {
+			return err
+		}
+		found = ok
+		return tx.Scan(store.Key("d", id, ""), nil, func(_ []byte, dec func(any) error) (bool, error) {
+			var d Delivery
+			if err := dec(&d); err != nil {
+				return false, err
+			}
+			out = append(out, d)
+			return true, nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		return nil, Userf("no message %s was sent by this node", id)
+	}
+	n.out.mu.Lock()
+	for i := range out {
+		if s, ok := n.out.senders[out[i].Peer]; ok && out[i].Status == Pending {
+			out[i].Reason = s.lastErr()
+		}
+	}
+	n.out.mu.Unlock()
+	return out, nil
+}

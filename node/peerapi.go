@@ -1,0 +1,208 @@
+package node
+
+import (
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/agent-swarm/agent-swarm/node/identity"
+	"github.com/agent-swarm/agent-swarm/node/wire"
+	"golang.org/x/time/rate"
+)
+
+func decodePub(k string) (ed25519.PublicKey, error) { return identity.DecodeKey(k) }
+
+// AgentCard is served at /.well-known/swarm-agent.
+type AgentCard struct {
+	Domain      string   `json:"domain"`
+	Key         string   `json:"key"`
+	Fingerprint string   `json:"fingerprint"`
+	Addr        string   `json:"addr"`
+	Pin         string   `json:"pin,omitempty"`
+	Versions    []string `json:"versions"`
+}
+
+func (n *Node) peerMux() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /.well-known/swarm-agent", n.handleCard)
+	mux.HandleFunc("POST /swarm/v1/messages", n.handleMessages)
+	mux.HandleFunc("POST /swarm/v1/join", n.handleJoinHTTP)
+	mux.HandleFunc("POST /swarm/v1/ping", n.handlePing)
+	mux.HandleFunc("GET /swarm/v1/swarms/{id}/log", n.handleLog)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeErr(w, http.StatusNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path)
+	})
+	return mux
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeErr(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, apiError{Error: msg})
+}
+
+// readBody enforces the content type and the size limit.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, bool) {
+	ct := r.Header.Get("Content-Type")
+	if mt, _, _ := strings.Cut(ct, ";"); strings.TrimSpace(mt) != "application/json" {
+		writeErr(w, http.StatusUnsupportedMediaType, "content type must be application/json")
+		return nil, false
+	}
+	if r.ContentLength > limit {
+		writeErr(w, http.StatusRequestEntityTooLarge, "body exceeds the limit of "+strconv.FormatInt(limit, 10)+" bytes")
+		return nil, false
+	}
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeErr(w, http.StatusRequestEntityTooLarge, "body exceeds the limit of "+strconv.FormatInt(limit, 10)+" bytes")
+		} else {
+			writeErr(w, http.StatusBadRequest, "could not read the body: "+err.Error())
+		}
+		return nil, false
+	}
+	return b, true
+}
+
+func (n *Node) handleCard(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, 200, AgentCard{Domain: n.cfg.Domain, Key: n.id.KeyString(), Fingerprint: identity.Fingerprint(n.id.Public()),
+		Addr: n.cfg.Advertise, Pin: n.pin, Versions: []string{"swarm/v1"}})
+}
+
+func (n *Node) handleMessages(w http.ResponseWriter, r *http.Request) {
+	body, ok := readBody(w, r, wire.MaxBatchBytes)
+	if !ok {
+		return
+	}
+	b, err := wire.DecodeBatch(body)
+	if err != nil {
+		writeErr(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	for _, e := range b.Envelopes {
+		if len(e.Payload) > wire.MaxPayload {
+			writeErr(w, http.StatusRequestEntityTooLarge, "an envelope exceeds the payload limit")
+			return
+		}
+	}
+	writeJSON(w, 200, wire.BatchReply{Results: n.receive(r.Context(), b.Envelopes)})
+}
+
+// remoteIP is the peer's address. X-Forwarded-For is not trusted here; the
+// behind-proxy mode decides that (DESIGN §1).
+func remoteIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+func (n *Node) handleJoinHTTP(w http.ResponseWriter, r *http.Request) {
+	if !n.limiter(&n.joinLim, remoteIP(r), rate.Limit(0.5), 5).Allow() {
+		w.Header().Set("Retry-After", "10")
+		writeErr(w, http.StatusTooManyRequests, "too many join attempts; retry later")
+		return
+	}
+	body, ok := readBody(w, r, 64<<10)
+	if !ok {
+		return
+	}
+	j, req, err := wire.DecodeJoin(body, n.now(), n.window)
+	if err != nil {
+		writeErr(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	reply, err := n.handleJoin(j, req)
+	if err != nil {
+		code := http.StatusInternalServerError
+		if IsUser(err) {
+			code = http.StatusForbidden
+		} else {
+			n.log.Error().Err(err).Msg("join failed")
+		}
+		writeErr(w, code, err.Error())
+		return
+	}
+	n.log.Info().Str("agent", req.Member.Domain).Str("swarm", req.Swarm).Msg("member joined")
+	writeJSON(w, 200, reply)
+}
+
+func (n *Node) handlePing(w http.ResponseWriter, r *http.Request) {
+	body, ok := readBody(w, r, 64<<10)
+	if !ok {
+		return
+	}
+	sg, err := wire.DecodeSigned(body)
+	if err != nil {
+		writeErr(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	p, err := n.verifyPresence(sg, "")
+	if err != nil {
+		writeErr(w, http.StatusForbidden, err.Error())
+		return
+	}
+	n.pres.put(p.From, p, 0, n.now())
+	writeJSON(w, 200, n.presencePayload(p.From))
+}
+
+func (n *Node) handleLog(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if wire.ValidSwarmID(id) != nil {
+		writeErr(w, http.StatusBadRequest, "invalid swarm id")
+		return
+	}
+	after, err := strconv.ParseUint(r.URL.Query().Get("after"), 10, 64)
+	if err != nil {
+		writeErr(w, http.StatusBadRequest, "after must be a record index")
+		return
+	}
+	sg, err := wire.DecodeAuth(r.Header.Get("Swarm-Auth"))
+	if err != nil {
+		writeErr(w, http.StatusUnauthorized, err.Error())
+		return
+	}
+	sw, key, err := wire.SplitKeyHint(sg.KID)
+	if err != nil || sw != id {
+		writeErr(w, http.StatusUnauthorized, "Swarm-Auth names another swarm")
+		return
+	}
+	n.mu.Lock()
+	s, ok := n.swarms[id]
+	var domain string
+	var recs []wire.Signed
+	if ok {
+		domain = s.state.KeyOwner(key)
+		recs = s.state.After(after)
+	}
+	n.mu.Unlock()
+	if !ok || domain == "" {
+		writeErr(w, http.StatusForbidden, "not a member of this swarm")
+		return
+	}
+	pub, _ := identity.DecodeKey(key)
+	if err := sg.Verify(wire.PurposeRequest, pub); err != nil {
+		writeErr(w, http.StatusUnauthorized, "bad signature")
+		return
+	}
+	req, err := wire.ParseRequest(sg.Payload, "GET", r.URL.Path, n.now(), n.window)
+	if err != nil || req.From != domain {
+		writeErr(w, http.StatusUnauthorized, "request authentication failed")
+		return
+	}
+	if len(recs) > wire.MaxRecordsBatch {
+		recs = recs[:wire.MaxRecordsBatch]
+	}
+	writeJSON(w, 200, wire.JoinReply{Records: recs})
+}

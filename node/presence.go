@@ -1,0 +1,246 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/agent-swarm/agent-swarm/node/transport"
+	"github.com/agent-swarm/agent-swarm/node/wire"
+	"github.com/agent-swarm/agent-swarm/store"
+	"github.com/google/uuid"
+)
+
+// Presence is an agent's announced state as this node last saw it.
+type Presence struct {
+	State    string  `json:"state"`            // active, busy, idle, away, offline, unknown
+	Status   string  `json:"status,omitempty"` // the agent's status line (peer text)
+	LastSeen string  `json:"last_seen,omitempty"`
+	RTTms    float64 `json:"rtt_ms,omitempty"`
+}
+
+type seen struct {
+	state, status string
+	at            time.Time
+	rtt           time.Duration
+}
+
+type presenceBook struct {
+	mu    sync.Mutex
+	peers map[string]seen
+}
+
+func newPresenceBook() *presenceBook { return &presenceBook{peers: map[string]seen{}} }
+
+func (b *presenceBook) put(domain string, p *wire.Presence, rtt time.Duration, at time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	old := b.peers[domain]
+	if rtt == 0 {
+		rtt = old.rtt
+	}
+	b.peers[domain] = seen{state: p.State, status: p.Status, at: at, rtt: rtt}
+}
+
+// get reports a peer offline after three missed heartbeats.
+func (b *presenceBook) get(domain string, now time.Time, hb time.Duration) Presence {
+	b.mu.Lock()
+	s, ok := b.peers[domain]
+	b.mu.Unlock()
+	if !ok {
+		return Presence{State: "unknown"}
+	}
+	p := Presence{State: s.state, Status: s.status, LastSeen: s.at.UTC().Format(time.RFC3339), RTTms: ms(s.rtt)}
+	if now.Sub(s.at) > 3*hb {
+		p.State = "offline"
+	}
+	return p
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func (n *Node) heartbeat() time.Duration { return n.cfg.Heartbeat.or(15 * time.Second) }
+
+type selfPresence struct {
+	State  string `json:"state"`
+	Status string `json:"status,omitempty"`
+}
+
+func (n *Node) selfPresence() Presence {
+	p := selfPresence{State: "active"}
+	_ = n.st.View(func(tx *store.Tx) error { return tx.Get(store.Key("p", "self"), &p) })
+	return Presence{State: p.State, Status: p.Status}
+}
+
+// SetPresence sets this agent's state and status line; peers learn it at
+// the next heartbeat (sent at once).
+func (n *Node) SetPresence(state, status string) (Presence, error) {
+	if !contains(wire.PresenceStates, state) {
+		return Presence{}, Userf("unknown presence state %q: want active, busy, idle or away", state)
+	}
+	if err := wire.CleanText("status", status, 200); err != nil {
+		return Presence{}, Userf("%v", err)
+	}
+	if err := n.st.Update(func(tx *store.Tx) error {
+		return tx.Put(store.Key("p", "self"), selfPresence{State: state, Status: status})
+	}); err != nil {
+		return Presence{}, err
+	}
+	if n.server != nil {
+		go n.beat()
+	}
+	return Presence{State: state, Status: status}, nil
+}
+
+func contains(set []string, s string) bool {
+	for _, x := range set {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// peers lists every other agent this node shares a live swarm with, once.
+func (n *Node) peers() []wire.Member {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	byDomain := map[string]wire.Member{}
+	for _, s := range n.swarms {
+		if s.local.Left {
+			continue
+		}
+		for d, m := range s.state.Members {
+			if d != n.cfg.Domain {
+				byDomain[d] = m
+			}
+		}
+	}
+	out := make([]wire.Member, 0, len(byDomain))
+	for _, m := range byDomain {
+		out = append(out, m)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Domain < out[j].Domain })
+	return out
+}
+
+// heartbeatLoop pings each peer once per period (not once per swarm).
+func (n *Node) heartbeatLoop() {
+	t := time.NewTicker(n.heartbeat())
+	defer t.Stop()
+	n.beat()
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-t.C:
+			n.beat()
+		}
+	}
+}
+
+func (n *Node) beat() {
+	var wg sync.WaitGroup
+	for _, m := range n.peers() {
+		wg.Add(1)
+		go func(m wire.Member) {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(n.ctx, n.heartbeat())
+			defer cancel()
+			_, _ = n.ping(ctx, m)
+		}(m)
+	}
+	wg.Wait()
+}
+
+// PingResult is the answer to a ping.
+type PingResult struct {
+	Agent string  `json:"agent"`
+	RTTms float64 `json:"rtt_ms"`
+	Presence
+}
+
+// Ping measures the round trip to an agent and learns its presence.
+func (n *Node) Ping(ctx context.Context, agent string) (PingResult, error) {
+	if err := wire.ValidDomain(agent); err != nil {
+		return PingResult{}, Userf("%v", err)
+	}
+	var m wire.Member
+	found := false
+	for _, p := range n.peers() {
+		if p.Domain == agent {
+			m, found = p, true
+		}
+	}
+	if !found {
+		return PingResult{}, Userf("%s shares no swarm with this node", agent)
+	}
+	rtt, err := n.ping(ctx, m)
+	if err != nil {
+		return PingResult{}, Userf("%s did not answer: %v", agent, err)
+	}
+	return PingResult{Agent: agent, RTTms: ms(rtt), Presence: n.pres.get(agent, n.now(), n.heartbeat())}, nil
+}
+
+func (n *Node) presencePayload(to string) wire.Signed {
+	sp := n.selfPresence()
+	p := wire.Presence{V: wire.Version, From: n.cfg.Domain, To: to, State: sp.State, Status: sp.Status,
+		Time: n.now().UnixMilli(), Nonce: uuid.NewString()}
+	sg, _ := wire.SignJSON(wire.PurposePresence, n.id.KeyString(), n.id.Key, p)
+	return sg
+}
+
+func (n *Node) ping(ctx context.Context, m wire.Member) (time.Duration, error) {
+	body, _ := json.Marshal(n.presencePayload(m.Domain))
+	start := time.Now()
+	code, reply, err := n.client.Do(ctx, transport.Peer{Addr: m.Addr, Pin: m.Pin}, "POST", "/swarm/v1/ping", body, nil, 64<<10)
+	rtt := time.Since(start)
+	if err != nil {
+		return 0, err
+	}
+	if code != 200 {
+		return 0, &UserError{Msg: peerError(reply)}
+	}
+	sg, err := wire.DecodeSigned(reply)
+	if err != nil {
+		return 0, err
+	}
+	p, err := n.verifyPresence(sg, m.Domain)
+	if err != nil {
+		return 0, err
+	}
+	n.pres.put(m.Domain, p, rtt, n.now())
+	return rtt, nil
+}
+
+// verifyPresence checks a presence payload is signed by a peer's key.
+// want names the expected sender ("" accepts any peer).
+func (n *Node) verifyPresence(sg wire.Signed, want string) (*wire.Presence, error) {
+	var m wire.Member
+	ok := false
+	for _, p := range n.peers() {
+		if p.Key == sg.KID && (want == "" || p.Domain == want) {
+			m, ok = p, true
+		}
+	}
+	if !ok {
+		return nil, Userf("presence from a key that shares no swarm with this node")
+	}
+	pub, err := decodePub(m.Key)
+	if err != nil {
+		return nil, err
+	}
+	if err := sg.Verify(wire.PurposePresence, pub); err != nil {
+		return nil, Userf("bad signature")
+	}
+	p, err := wire.ParsePresence(sg.Payload, n.now(), n.window)
+	if err != nil {
+		return nil, Userf("%v", err)
+	}
+	if p.From != m.Domain || p.To != n.cfg.Domain {
+		return nil, Userf("presence names the wrong agents")
+	}
+	return p, nil
+}

@@ -1,0 +1,775 @@
+package node
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/agent-swarm/agent-swarm/node/identity"
+	"github.com/agent-swarm/agent-swarm/node/membership"
+	"github.com/agent-swarm/agent-swarm/node/transport"
+	"github.com/agent-swarm/agent-swarm/node/wire"
+	"github.com/agent-swarm/agent-swarm/store"
+	"github.com/google/uuid"
+)
+
+func logKey(swarm string, index uint64) []byte {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], index)
+	return append(store.Key("l", swarm, ""), b[:]...)
+}
+
+// loadSwarms replays every stored log, checking each chain again.
+func (n *Node) loadSwarms() error {
+	logs := map[string][]wire.Signed{}
+	locals := map[string]localSwarm{}
+	err := n.st.View(func(tx *store.Tx) error {
+		if err := tx.Scan([]byte("l/"), nil, func(k []byte, dec func(any) error) (bool, error) {
+			parts := strings.SplitN(string(k), "/", 3)
+			var s wire.Signed
+			if err := dec(&s); err != nil {
+				return false, err
+			}
+			logs[parts[1]] = append(logs[parts[1]], s)
+			return true, nil
+		}); err != nil {
+			return err
+		}
+		return tx.Scan([]byte("w/"), nil, func(k []byte, dec func(any) error) (bool, error) {
+			var l localSwarm
+			if err := dec(&l); err != nil {
+				return false, err
+			}
+			locals[strings.TrimPrefix(string(k), "w/")] = l
+			return true, nil
+		})
+	})
+	if err != nil {
+		return err
+	}
+	for id, recs := range logs {
+		st, err := membership.Replay(recs)
+		if err != nil {
+			return fmt.Errorf("swarm %s: stored log fails validation: %w", id, err)
+		}
+		n.swarms[id] = &swarm{state: st, local: locals[id]}
+		n.learn(st.Records)
+	}
+	return nil
+}
+
+// learn remembers where members are, including ones since removed, so the
+// outbox can still tell a kicked member of its removal.
+func (n *Node) learn(recs []wire.Signed) {
+	for _, r := range recs {
+		if rec, err := wire.ParseRecord(r.Payload); err == nil && rec.Member != nil {
+			n.dir[rec.Member.Domain] = *rec.Member
+		}
+	}
+}
+
+// resolve finds a swarm by ID or by name among the swarms this node is in.
+// Caller holds n.mu.
+func (n *Node) resolve(ref string) (*swarm, error) {
+	if ref == "" {
+		var live []*swarm
+		for _, s := range n.swarms {
+			if !s.local.Left {
+				live = append(live, s)
+			}
+		}
+		if len(live) == 1 {
+			return live[0], nil
+		}
+		return nil, Userf("say which swarm (--swarm NAME or ID): this node is in %d", len(live))
+	}
+	if s, ok := n.swarms[ref]; ok {
+		return s, nil
+	}
+	var found []*swarm
+	for _, s := range n.swarms {
+		if s.state.Settings.Name == ref {
+			found = append(found, s)
+		}
+	}
+	// Prefer a swarm this node is still in over one it left.
+	if len(found) > 1 {
+		var live []*swarm
+		for _, s := range found {
+			if !s.local.Left {
+				live = append(live, s)
+			}
+		}
+		if len(live) > 0 {
+			found = live
+		}
+	}
+	switch len(found) {
+	case 0:
+		return nil, Userf("unknown swarm %q: `swarm list` shows the swarms this node is in", ref)
+	case 1:
+		return found[0], nil
+	}
+	ids := make([]string, len(found))
+	for i, s := range found {
+		ids[i] = s.state.ID
+	}
+	sort.Strings(ids)
+	return nil, Userf("swarm name %q is ambiguous: use one of the IDs %s", ref, strings.Join(ids, ", "))
+}
+
+func (n *Node) live(ref string) (*swarm, error) {
+	s, err := n.resolve(ref)
+	if err != nil {
+		return nil, err
+	}
+	if s.local.Left {
+		why := "left"
+		if s.local.Reason == wire.ReasonKick {
+			why = "was kicked from"
+		}
+		return nil, Userf("this node %s swarm %q", why, s.state.Settings.Name)
+	}
+	return s, nil
+}
+
+// SwarmInfo describes a swarm to a user.
+type SwarmInfo struct {
+	ID       string `json:"id"`
+	Name     string `json:"name"`
+	Master   string `json:"master"`
+	IsMaster bool   `json:"is_master"`
+	Members  int    `json:"members"`
+	Head     uint64 `json:"head"`
+	Repo     string `json:"repo,omitempty"`
+	Muted    bool   `json:"muted,omitempty"`
+	Left     bool   `json:"left,omitempty"`
+	Reason   string `json:"reason,omitempty"`
+}
+
+func (n *Node) info(s *swarm) SwarmInfo {
+	return SwarmInfo{
+		ID: s.state.ID, Name: s.state.Settings.Name, Master: s.state.Master,
+		IsMaster: s.state.Master == n.cfg.Domain, Members: len(s.state.Members),
+		Head: s.state.Head.Index, Repo: s.state.Settings.Repo,
+		Left: s.local.Left, Reason: s.local.Reason,
+	}
+}
+
+// List returns the swarms this node is or was in.
+func (n *Node) List() ([]SwarmInfo, error) {
+	n.mu.Lock()
+	out := make([]SwarmInfo, 0, len(n.swarms))
+	for _, s := range n.swarms {
+		out = append(out, n.info(s))
+	}
+	n.mu.Unlock()
+	mutes, err := n.mutes()
+	if err != nil {
+		return nil, err
+	}
+	for i := range out {
+		_, out[i].Muted = mutes["s/"+out[i].ID]
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Left != out[j].Left {
+			return !out[i].Left
+		}
+		return out[i].Name < out[j].Name
+	})
+	return out, nil
+}
+
+// CreateArgs are the arguments of Create.
+type CreateArgs struct {
+	Name string
+	Repo string
+}
+
+// Create makes a new swarm with this node as master.
+func (n *Node) Create(a CreateArgs) (SwarmInfo, error) {
+	set := &wire.Settings{Name: a.Name, Repo: a.Repo}
+	if err := set.Check(); err != nil {
+		return SwarmInfo{}, Userf("%v", err)
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, s := range n.swarms {
+		if s.state.Settings.Name == a.Name && !s.local.Left {
+			return SwarmInfo{}, Userf("this node is already in a swarm named %q (%s)", a.Name, s.state.ID)
+		}
+	}
+	me := n.self()
+	rec := wire.Record{V: wire.Version, Index: 0, Type: wire.RecCreate, Time: n.now().UnixMilli(),
+		Member: &me, Settings: set, Nonce: uuid.NewString()}
+	sg, err := wire.SignJSON(wire.PurposeRecord, me.Key, n.id.Key, rec)
+	if err != nil {
+		return SwarmInfo{}, err
+	}
+	st, err := membership.New(sg)
+	if err != nil {
+		return SwarmInfo{}, err
+	}
+	s := &swarm{state: st, local: localSwarm{Joined: rec.Time}}
+	if err := n.st.Update(func(tx *store.Tx) error {
+		if err := tx.Put(logKey(st.ID, 0), sg); err != nil {
+			return err
+		}
+		return tx.Put(store.Key("w", st.ID), s.local)
+	}); err != nil {
+		return SwarmInfo{}, err
+	}
+	n.swarms[st.ID] = s
+	n.learn(st.Records)
+	return n.info(s), nil
+}
+
+// appendRecord signs rec as master, checks it against a copy of the state,
+// stores it, swaps the state in, and pushes it to every member (and to a
+// removed one, so it learns). Caller holds n.mu.
+func (n *Node) appendRecord(s *swarm, rec wire.Record, extra func(*store.Tx) error) error {
+	if s.state.Master != n.cfg.Domain {
+		return Userf("only the master (%s) can change the membership of %q", s.state.Master, s.state.Settings.Name)
+	}
+	rec.V, rec.Swarm, rec.Index, rec.Prev = wire.Version, s.state.ID, s.state.Head.Index+1, s.state.Head.Hash
+	rec.Time = n.now().UnixMilli()
+	sg, err := wire.SignJSON(wire.PurposeRecord, n.id.KeyString(), n.id.Key, rec)
+	if err != nil {
+		return err
+	}
+	next := s.state.Clone()
+	if err := next.Apply(sg); err != nil {
+		return Userf("%v", err)
+	}
+	recipients := members(next, n.cfg.Domain)
+	if rec.Type == wire.RecRemove && rec.Agent != n.cfg.Domain {
+		recipients = append(recipients, rec.Agent)
+	}
+	env, msg, err := n.envelope(next, sendSpec{To: wire.ToAll, Type: wire.TypeSystem, Event: wire.EventLog, Records: []wire.Signed{sg}})
+	if err != nil {
+		return err
+	}
+	err = n.st.Update(func(tx *store.Tx) error {
+		if err := tx.Put(logKey(s.state.ID, rec.Index), sg); err != nil {
+			return err
+		}
+		if extra != nil {
+			if err := extra(tx); err != nil {
+				return err
+			}
+		}
+		return n.out.enqueue(tx, env, msg, recipients)
+	})
+	if err != nil {
+		return err
+	}
+	s.state = next
+	n.learn([]wire.Signed{sg})
+	n.out.kick(recipients)
+	return nil
+}
+
+// members lists the domains of a state's members except self.
+func members(st *membership.State, self string) []string {
+	out := make([]string, 0, len(st.Members))
+	for d := range st.Members {
+		if d != self {
+			out = append(out, d)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// InviteArgs are the arguments of Invite.
+type InviteArgs struct {
+	Swarm   string
+	TTL     time.Duration
+	Uses    int
+	Invitee string
+}
+
+// InviteInfo is an issued invite.
+type InviteInfo struct {
+	Token   string `json:"token"`
+	ID      string `json:"id"`
+	Swarm   string `json:"swarm"`
+	Expires string `json:"expires"`
+	Uses    int    `json:"uses"`
+	Invitee string `json:"invitee,omitempty"`
+}
+
+// inviteRecord is the master's own count of an invite (v/<id>).
+type inviteRecord struct {
+	Swarm   string `json:"swarm"`
+	Expires int64  `json:"expires"`
+	Uses    int    `json:"uses"`
+	Used    int    `json:"used"`
+	Revoked bool   `json:"revoked,omitempty"`
+	Invitee string `json:"invitee,omitempty"`
+}
+
+// Invite issues an invite token for a swarm this node is master of.
+func (n *Node) Invite(a InviteArgs) (InviteInfo, error) {
+	if a.TTL == 0 {
+		a.TTL = 24 * time.Hour
+	}
+	if a.Uses == 0 {
+		a.Uses = 1
+	}
+	if a.TTL < 0 || a.TTL > 30*24*time.Hour {
+		return InviteInfo{}, Userf("invite lifetime %s is outside (0, 720h]", a.TTL)
+	}
+	if a.Uses < 0 || a.Uses > 1000 {
+		return InviteInfo{}, Userf("invite uses %d is outside [1, 1000]", a.Uses)
+	}
+	if a.Invitee != "" {
+		if err := wire.ValidDomain(a.Invitee); err != nil {
+			return InviteInfo{}, Userf("invitee: %v", err)
+		}
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	s, err := n.live(a.Swarm)
+	if err != nil {
+		return InviteInfo{}, err
+	}
+	if s.state.Master != n.cfg.Domain {
+		return InviteInfo{}, Userf("only the master (%s) can invite to %q", s.state.Master, s.state.Settings.Name)
+	}
+	if a.Invitee != "" && s.state.IsMember(a.Invitee) {
+		return InviteInfo{}, Userf("%s is already a member of %q", a.Invitee, s.state.Settings.Name)
+	}
+	exp := n.now().Add(a.TTL)
+	inv := wire.Invite{V: wire.Version, ID: uuid.NewString(), Swarm: s.state.ID, Name: s.state.Settings.Name,
+		Master: n.self(), Expires: exp.UnixMilli(), Uses: a.Uses, Invitee: a.Invitee, IssuedAt: s.state.Head.Index}
+	sg, err := wire.SignJSON(wire.PurposeToken, n.id.KeyString(), n.id.Key, inv)
+	if err != nil {
+		return InviteInfo{}, err
+	}
+	if err := n.st.Update(func(tx *store.Tx) error {
+		return tx.Put(store.Key("v", inv.ID), inviteRecord{Swarm: inv.Swarm, Expires: inv.Expires, Uses: a.Uses, Invitee: a.Invitee})
+	}); err != nil {
+		return InviteInfo{}, err
+	}
+	return InviteInfo{Token: wire.EncodeToken(sg), ID: inv.ID, Swarm: s.state.Settings.Name,
+		Expires: exp.UTC().Format(time.RFC3339), Uses: a.Uses, Invitee: a.Invitee}, nil
+}
+
+// InviteRevoke revokes an invite by ID (or by its whole token).
+func (n *Node) InviteRevoke(ref string) (InviteInfo, error) {
+	id := strings.TrimSpace(ref)
+	if strings.HasPrefix(id, "swarm1.") {
+		inv, _, err := wire.ParseToken(id, time.Time{})
+		if err != nil {
+			return InviteInfo{}, Userf("%v", err)
+		}
+		id = inv.ID
+	}
+	if err := wire.ValidID(id); err != nil {
+		return InviteInfo{}, Userf("%v", err)
+	}
+	var rec inviteRecord
+	err := n.st.Update(func(tx *store.Tx) error {
+		if err := tx.Get(store.Key("v", id), &rec); errors.Is(err, store.ErrNotFound) {
+			return Userf("no invite %s was issued by this node", id)
+		} else if err != nil {
+			return err
+		}
+		rec.Revoked = true
+		return tx.Put(store.Key("v", id), rec)
+	})
+	if err != nil {
+		return InviteInfo{}, err
+	}
+	return InviteInfo{ID: id, Swarm: rec.Swarm, Expires: time.UnixMilli(rec.Expires).UTC().Format(time.RFC3339), Uses: rec.Uses, Invitee: rec.Invitee}, nil
+}
+
+// Join joins the swarm a token invites to, by asking its master.
+func (n *Node) Join(ctx context.Context, token string) (SwarmInfo, error) {
+	inv, _, err := wire.ParseToken(token, n.now())
+	if err != nil {
+		return SwarmInfo{}, Userf("%v", err)
+	}
+	if inv.Invitee != "" && inv.Invitee != n.cfg.Domain {
+		return SwarmInfo{}, Userf("this invite is for %s, not %s", inv.Invitee, n.cfg.Domain)
+	}
+	if inv.Master.Key == n.id.KeyString() {
+		return SwarmInfo{}, Userf("this node issued the invite: give it to the agent who should join")
+	}
+	n.mu.Lock()
+	if s, ok := n.swarms[inv.Swarm]; ok && !s.local.Left {
+		n.mu.Unlock()
+		return SwarmInfo{}, Userf("this node is already a member of %q", s.state.Settings.Name)
+	}
+	n.mu.Unlock()
+	req := wire.JoinRequest{V: wire.Version, Swarm: inv.Swarm, Invite: inv.ID, Member: n.self(), Time: n.now().UnixMilli()}
+	sreq, err := wire.SignJSON(wire.PurposeJoin, n.id.KeyString(), n.id.Key, req)
+	if err != nil {
+		return SwarmInfo{}, err
+	}
+	body, _ := jsonMarshal(wire.Join{Token: strings.TrimSpace(token), Request: sreq})
+	peer := transport.Peer{Addr: inv.Master.Addr, Pin: inv.Master.Pin}
+	code, reply, err := n.client.Do(ctx, peer, "POST", "/swarm/v1/join", body, nil, 16<<20)
+	if err != nil {
+		return SwarmInfo{}, Userf("cannot reach the master %s at %s: %v", inv.Master.Domain, inv.Master.Addr, err)
+	}
+	if code != 200 {
+		return SwarmInfo{}, Userf("the master refused the join: %s", peerError(reply))
+	}
+	var jr wire.JoinReply
+	if err := decodeJSON(reply, &jr); err != nil {
+		return SwarmInfo{}, fmt.Errorf("join reply: %w", err)
+	}
+	st, err := membership.Replay(jr.Records)
+	if err != nil {
+		return SwarmInfo{}, fmt.Errorf("join reply: the swarm's log fails validation: %w", err)
+	}
+	if st.ID != inv.Swarm {
+		return SwarmInfo{}, errors.New("join reply: the log is of another swarm than the invite")
+	}
+	if m, ok := st.Members[n.cfg.Domain]; !ok || m.Key != n.id.KeyString() {
+		return SwarmInfo{}, errors.New("join reply: the log does not list this node as a member")
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	s := &swarm{state: st, local: localSwarm{Joined: n.now().UnixMilli()}}
+	if err := n.st.Update(func(tx *store.Tx) error {
+		for i, r := range st.Records {
+			if err := tx.Put(logKey(st.ID, uint64(i)), r); err != nil {
+				return err
+			}
+		}
+		return tx.Put(store.Key("w", st.ID), s.local)
+	}); err != nil {
+		return SwarmInfo{}, err
+	}
+	n.swarms[st.ID] = s
+	n.learn(st.Records)
+	return n.info(s), nil
+}
+
+// handleJoin is the master's side of a join.
+func (n *Node) handleJoin(j *wire.Join, req *wire.JoinRequest) (*wire.JoinReply, error) {
+	inv, _, err := wire.ParseToken(j.Token, n.now())
+	if err != nil {
+		return nil, Userf("%v", err)
+	}
+	if inv.Master.Key != n.id.KeyString() {
+		return nil, Userf("this invite was not issued by this node")
+	}
+	if inv.Swarm != req.Swarm || inv.ID != req.Invite {
+		return nil, Userf("join request does not match the invite")
+	}
+	if inv.Invitee != "" && inv.Invitee != req.Member.Domain {
+		return nil, Userf("this invite is for %s", inv.Invitee)
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	s, ok := n.swarms[inv.Swarm]
+	if !ok || s.local.Left {
+		return nil, Userf("this node is not in the swarm of the invite")
+	}
+	if s.state.Master != n.cfg.Domain {
+		return nil, Userf("this node is no longer the master of %q; ask %s for a new invite", s.state.Settings.Name, s.state.Master)
+	}
+	if s.state.IsMember(req.Member.Domain) {
+		return nil, Userf("%s is already a member", req.Member.Domain)
+	}
+	if r, ok := s.state.Removed[req.Member.Key]; ok && r.Reason == wire.ReasonKick && inv.IssuedAt <= r.Index {
+		return nil, Userf("%s was kicked from this swarm; an invite issued before the kick cannot readmit it", r.Domain)
+	}
+	var ir inviteRecord
+	key := store.Key("v", inv.ID)
+	err = n.appendRecord(s, wire.Record{Type: wire.RecAdd, Member: &req.Member, Invite: inv.ID, InviteAt: inv.IssuedAt},
+		func(tx *store.Tx) error {
+			if err := tx.Get(key, &ir); errors.Is(err, store.ErrNotFound) {
+				return Userf("unknown invite")
+			} else if err != nil {
+				return err
+			}
+			switch {
+			case ir.Revoked:
+				return Userf("this invite was revoked")
+			case ir.Used >= ir.Uses:
+				return Userf("this invite has been used up (%d of %d)", ir.Used, ir.Uses)
+			case n.now().UnixMilli() >= ir.Expires:
+				return Userf("this invite expired")
+			}
+			ir.Used++
+			return tx.Put(key, ir)
+		})
+	if err != nil {
+		return nil, err
+	}
+	return &wire.JoinReply{Records: s.state.Records}, nil
+}
+
+// Leave leaves a swarm. A member tells everyone with a signed notice and
+// the master records it; the master may leave only as the last member.
+func (n *Node) Leave(ref string) (SwarmInfo, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	s, err := n.live(ref)
+	if err != nil {
+		return SwarmInfo{}, err
+	}
+	others := members(s.state, n.cfg.Domain)
+	if s.state.Master == n.cfg.Domain && len(others) > 0 {
+		return SwarmInfo{}, Userf("the master cannot leave %q while it has members: transfer the master role first (swarm transfer --swarm %s AGENT)", s.state.Settings.Name, s.state.Settings.Name)
+	}
+	local := s.local
+	local.Left, local.Reason = true, wire.ReasonLeave
+	if len(others) == 0 {
+		local.Reason = "dissolved"
+	}
+	err = n.st.Update(func(tx *store.Tx) error {
+		if len(others) > 0 {
+			env, msg, err := n.envelope(s.state, sendSpec{To: wire.ToAll, Type: wire.TypeSystem, Event: wire.EventLeave})
+			if err != nil {
+				return err
+			}
+			if err := n.out.enqueue(tx, env, msg, others); err != nil {
+				return err
+			}
+		}
+		return tx.Put(store.Key("w", s.state.ID), local)
+	})
+	if err != nil {
+		return SwarmInfo{}, err
+	}
+	s.local = local
+	n.out.kick(others)
+	return n.info(s), nil
+}
+
+// Kick removes a member; master only.
+func (n *Node) Kick(ref, agent string) (SwarmInfo, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	s, err := n.live(ref)
+	if err != nil {
+		return SwarmInfo{}, err
+	}
+	if agent == n.cfg.Domain {
+		return SwarmInfo{}, Userf("the master cannot kick itself; use `swarm leave`")
+	}
+	if s.state.Master == n.cfg.Domain && !s.state.IsMember(agent) {
+		return SwarmInfo{}, Userf("%s is not a member of %q", agent, s.state.Settings.Name)
+	}
+	if err := n.appendRecord(s, wire.Record{Type: wire.RecRemove, Agent: agent, Reason: wire.ReasonKick}, nil); err != nil {
+		return SwarmInfo{}, err
+	}
+	return n.info(s), nil
+}
+
+// Transfer hands the master role to another member; master only.
+func (n *Node) Transfer(ref, agent string) (SwarmInfo, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	s, err := n.live(ref)
+	if err != nil {
+		return SwarmInfo{}, err
+	}
+	if s.state.Master == n.cfg.Domain && !s.state.IsMember(agent) {
+		return SwarmInfo{}, Userf("%s is not a member of %q", agent, s.state.Settings.Name)
+	}
+	if err := n.appendRecord(s, wire.Record{Type: wire.RecTransfer, Agent: agent}, nil); err != nil {
+		return SwarmInfo{}, err
+	}
+	return n.info(s), nil
+}
+
+// MemberInfo describes a member to a user.
+type MemberInfo struct {
+	Domain      string `json:"domain"`
+	Fingerprint string `json:"fingerprint"`
+	Addr        string `json:"addr"`
+	Master      bool   `json:"master,omitempty"`
+	Self        bool   `json:"self,omitempty"`
+	Leaving     bool   `json:"leaving,omitempty"`
+	Muted       bool   `json:"muted,omitempty"`
+	Presence
+}
+
+// Members lists a swarm's members with their presence.
+func (n *Node) Members(ref string) ([]MemberInfo, error) {
+	n.mu.Lock()
+	s, err := n.resolve(ref)
+	if err != nil {
+		n.mu.Unlock()
+		return nil, err
+	}
+	ms := s.state.Sorted()
+	master, leaving := s.state.Master, s.local.Leaving
+	n.mu.Unlock()
+	mutes, err := n.mutes()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]MemberInfo, 0, len(ms))
+	for _, m := range ms {
+		pub, _ := identity.DecodeKey(m.Key)
+		mi := MemberInfo{Domain: m.Domain, Fingerprint: identity.Fingerprint(pub), Addr: m.Addr,
+			Master: m.Domain == master, Self: m.Domain == n.cfg.Domain, Leaving: leaving[m.Domain]}
+		_, mi.Muted = mutes["a/"+m.Domain]
+		if mi.Self {
+			mi.Presence = n.selfPresence()
+		} else {
+			mi.Presence = n.pres.get(m.Domain, n.now(), n.heartbeat())
+		}
+		out = append(out, mi)
+	}
+	return out, nil
+}
+
+// applyRecords applies records a peer gave us, persists the new ones, and
+// reacts to what they say about this node. It returns how many were new.
+func (n *Node) applyRecords(swarmID string, recs []wire.Signed) (int, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	s, ok := n.swarms[swarmID]
+	if !ok {
+		return 0, fmt.Errorf("unknown swarm %s", swarmID)
+	}
+	next := s.state.Clone()
+	added, err := next.ApplyAll(recs)
+	if added == 0 {
+		return 0, err
+	}
+	local := s.local
+	if _, still := next.Members[n.cfg.Domain]; !still && !local.Left {
+		local.Left = true
+		local.Reason = wire.ReasonLeave
+		if r, ok := next.Removed[n.id.KeyString()]; ok {
+			local.Reason = r.Reason
+		}
+	}
+	for d := range local.Leaving {
+		if !next.IsMember(d) {
+			delete(local.Leaving, d)
+		}
+	}
+	from := s.state.Head.Index + 1
+	if perr := n.st.Update(func(tx *store.Tx) error {
+		for i := from; i <= next.Head.Index; i++ {
+			if err := tx.Put(logKey(swarmID, i), next.Records[i]); err != nil {
+				return err
+			}
+		}
+		return tx.Put(store.Key("w", swarmID), local)
+	}); perr != nil {
+		return 0, perr
+	}
+	s.state, s.local = next, local
+	n.learn(next.Records[from:])
+	n.log.Info().Str("swarm", swarmID).Uint64("head", next.Head.Index).Int("new", added).Msg("membership log advanced")
+	return added, err
+}
+
+// pull fetches records after our head from one peer and applies them.
+func (n *Node) pull(ctx context.Context, swarmID, peer string) (int, error) {
+	n.mu.Lock()
+	s, ok := n.swarms[swarmID]
+	if !ok {
+		n.mu.Unlock()
+		return 0, fmt.Errorf("unknown swarm %s", swarmID)
+	}
+	head := s.state.Head.Index
+	m, ok := n.dir[peer]
+	n.mu.Unlock()
+	if !ok {
+		return 0, fmt.Errorf("no address for %s", peer)
+	}
+	path := "/swarm/v1/swarms/" + swarmID + "/log"
+	auth, err := wire.SignJSON(wire.PurposeRequest, wire.KeyHint(swarmID, n.id.KeyString()), n.id.Key,
+		wire.Request{V: wire.Version, From: n.cfg.Domain, Method: "GET", Path: path, Time: n.now().UnixMilli()})
+	if err != nil {
+		return 0, err
+	}
+	hdr := map[string][]string{"Swarm-Auth": {wire.EncodeAuth(auth)}}
+	q := "?after=" + url.QueryEscape(fmt.Sprint(head))
+	code, body, err := n.client.Do(ctx, transport.Peer{Addr: m.Addr, Pin: m.Pin}, "GET", path+q, nil, hdr, 16<<20)
+	if err != nil {
+		return 0, err
+	}
+	if code != 200 {
+		return 0, fmt.Errorf("log pull from %s: %s", peer, peerError(body))
+	}
+	var jr wire.JoinReply
+	if err := decodeJSON(body, &jr); err != nil {
+		return 0, err
+	}
+	return n.applyRecords(swarmID, jr.Records)
+}
+
+// catchUp pulls a swarm's log from members until one answers, master
+// first. It runs at most once per second per swarm.
+func (n *Node) catchUp(ctx context.Context, swarmID string, prefer string) {
+	now := time.Now()
+	if last, ok := n.syncing.Load(swarmID); ok && now.Sub(last.(time.Time)) < time.Second && prefer == "" {
+		return
+	}
+	n.syncing.Store(swarmID, now)
+	n.mu.Lock()
+	s, ok := n.swarms[swarmID]
+	if !ok {
+		n.mu.Unlock()
+		return
+	}
+	order := []string{}
+	if prefer != "" {
+		order = append(order, prefer)
+	}
+	if s.state.Master != n.cfg.Domain {
+		order = append(order, s.state.Master)
+	}
+	for _, d := range members(s.state, n.cfg.Domain) {
+		if d != s.state.Master && d != prefer {
+			order = append(order, d)
+		}
+	}
+	n.mu.Unlock()
+	for _, peer := range order {
+		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		_, err := n.pull(cctx, swarmID, peer)
+		cancel()
+		if err == nil {
+			return
+		}
+		n.log.Debug().Err(err).Str("peer", peer).Str("swarm", swarmID).Msg("log pull failed")
+	}
+}
+
+// syncLoop is anti-entropy: at start and then periodically, each swarm's
+// log is pulled from its members, so a node that was offline converges
+// even while the master is away.
+func (n *Node) syncLoop() {
+	every := n.cfg.SyncEvery.or(60 * time.Second)
+	t := time.NewTimer(200 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-t.C:
+		}
+		n.mu.Lock()
+		ids := make([]string, 0, len(n.swarms))
+		for id, s := range n.swarms {
+			if !s.local.Left {
+				ids = append(ids, id)
+			}
+		}
+		n.mu.Unlock()
+		for _, id := range ids {
+			n.catchUp(n.ctx, id, "")
+		}
+		t.Reset(every)
+	}
+}

@@ -1,0 +1,255 @@
+// Package store is a node's durable state in badger. One process owns the
+// directory (badger locks it). Every value begins with an encoding byte so
+// the format can change without guessing.
+//
+// Key layout (prefix, then fields joined by '/'):
+//
+//	l/<swarm>/<index:8 bytes BE>  membership log record (wire.Signed JSON)
+//	w/<swarm>                     local swarm facts: left, dissolved, pending leaves
+//	i/<msg id>                    inbox: a received message (UUIDv7 ids sort by time)
+//	r/<msg id>                    read mark for an inbox message
+//	m/<msg id>                    a message this node sent
+//	o/<peer>/<msg id>             outbox: an envelope waiting for peer
+//	d/<msg id>/<peer>             delivery status of a sent message to one peer
+//	n/<swarm>/<sender>/<to>       last sequence number used / seen
+//	s/<msg id>                    seen-ID set (expires with the message)
+//	v/<invite id>                 invites this node issued as master
+//	u/<kind>/<name>               mutes: kind is s (swarm) or a (agent)
+//	p/self                        this node's presence
+package store
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/rs/zerolog"
+)
+
+// Encoding byte of every value written by this version.
+const encJSON byte = 1
+
+var (
+	// ErrClosed is returned by every call after Close.
+	ErrClosed = errors.New("store: closed")
+	// ErrNotFound is returned by Get for a missing key.
+	ErrNotFound = errors.New("store: not found")
+)
+
+// Store wraps a badger database.
+type Store struct {
+	db     *badger.DB
+	log    zerolog.Logger
+	mu     sync.RWMutex // guards closed against in-flight calls
+	closed bool
+	stop   chan struct{}
+	done   chan struct{}
+}
+
+// Options tune the store.
+type Options struct {
+	InMemory   bool          // tests of pure logic only
+	GCInterval time.Duration // value-log GC period; 0 means 10 minutes
+}
+
+// Open opens (or creates) the store in dir.
+func Open(dir string, o Options, log zerolog.Logger) (*Store, error) {
+	bo := badger.DefaultOptions(dir).
+		WithSyncWrites(true).
+		WithLogger(badgerLogger{log}).
+		// A small agent node holds little: keep memory low. Defaults use
+		// 64 MB memtables x5 and a 256 MB block cache.
+		WithMemTableSize(4 << 20).
+		WithNumMemtables(2).
+		WithBlockCacheSize(4 << 20).
+		WithIndexCacheSize(2 << 20).
+		WithBaseTableSize(1 << 20).
+		WithNumLevelZeroTables(2).
+		WithNumLevelZeroTablesStall(8).
+		WithValueLogFileSize(16 << 20).
+		WithValueThreshold(4 << 10).
+		WithNumCompactors(2).
+		WithNumGoroutines(2).
+		WithCompactL0OnClose(true).
+		WithMetricsEnabled(false)
+	if o.InMemory {
+		bo = bo.WithInMemory(true).WithDir("").WithValueDir("")
+	}
+	db, err := badger.Open(bo)
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", dir, err)
+	}
+	s := &Store{db: db, log: log, stop: make(chan struct{}), done: make(chan struct{})}
+	gc := o.GCInterval
+	if gc == 0 {
+		gc = 10 * time.Minute
+	}
+	go s.gcLoop(gc)
+	return s, nil
+}
+
+func (s *Store) gcLoop(every time.Duration) {
+	defer close(s.done)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			for s.db.RunValueLogGC(0.5) == nil {
+			}
+		}
+	}
+}
+
+// Close closes the store; a second Close returns nil.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	close(s.stop)
+	<-s.done
+	return s.db.Close()
+}
+
+// Update runs fn in a read-write transaction and commits it durably.
+func (s *Store) Update(fn func(*Tx) error) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return ErrClosed
+	}
+	for attempt := 0; ; attempt++ {
+		err := s.db.Update(func(t *badger.Txn) error { return fn(&Tx{t: t}) })
+		if errors.Is(err, badger.ErrConflict) && attempt < 8 {
+			continue
+		}
+		return err
+	}
+}
+
+// View runs fn in a read-only transaction.
+func (s *Store) View(fn func(*Tx) error) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return ErrClosed
+	}
+	return s.db.View(func(t *badger.Txn) error { return fn(&Tx{t: t}) })
+}
+
+// Tx is a transaction.
+type Tx struct{ t *badger.Txn }
+
+// Key joins parts with '/'.
+func Key(parts ...string) []byte {
+	var b bytes.Buffer
+	for i, p := range parts {
+		if i > 0 {
+			b.WriteByte('/')
+		}
+		b.WriteString(p)
+	}
+	return b.Bytes()
+}
+
+// Get reads key into v (JSON). It returns ErrNotFound for a missing key.
+func (x *Tx) Get(key []byte, v any) error {
+	it, err := x.t.Get(key)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return ErrNotFound
+	}
+	if err != nil {
+		return err
+	}
+	return it.Value(func(b []byte) error { return decode(key, b, v) })
+}
+
+// Has reports whether key exists.
+func (x *Tx) Has(key []byte) (bool, error) {
+	_, err := x.t.Get(key)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// Put writes v (JSON) at key.
+func (x *Tx) Put(key []byte, v any) error { return x.PutTTL(key, v, 0) }
+
+// PutTTL writes v at key; it disappears after ttl (0 keeps it).
+func (x *Tx) PutTTL(key []byte, v any, ttl time.Duration) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	e := badger.NewEntry(append([]byte(nil), key...), append([]byte{encJSON}, b...))
+	if ttl > 0 {
+		e = e.WithTTL(ttl)
+	}
+	return x.t.SetEntry(e)
+}
+
+// Delete removes key.
+func (x *Tx) Delete(key []byte) error { return x.t.Delete(append([]byte(nil), key...)) }
+
+// Scan calls fn for each key under prefix in order, starting after `after`
+// (nil for the start), until fn returns false or an error.
+func (x *Tx) Scan(prefix, after []byte, fn func(key []byte, decode func(v any) error) (bool, error)) error {
+	it := x.t.NewIterator(badger.IteratorOptions{PrefetchValues: false, Prefix: prefix})
+	defer it.Close()
+	start := prefix
+	if after != nil {
+		start = append(append([]byte(nil), after...), 0)
+	}
+	for it.Seek(start); it.ValidForPrefix(prefix); it.Next() {
+		item := it.Item()
+		k := item.KeyCopy(nil)
+		more, err := fn(k, func(v any) error {
+			return item.Value(func(b []byte) error { return decode(k, b, v) })
+		})
+		if err != nil || !more {
+			return err
+		}
+	}
+	return nil
+}
+
+// ScanReverse is Scan from the last key under prefix backwards.
+func (x *Tx) ScanReverse(prefix []byte, fn func(key []byte, decode func(v any) error) (bool, error)) error {
+	it := x.t.NewIterator(badger.IteratorOptions{PrefetchValues: false, Prefix: prefix, Reverse: true})
+	defer it.Close()
+	for it.Seek(append(append([]byte(nil), prefix...), 0xff)); it.ValidForPrefix(prefix); it.Next() {
+		item := it.Item()
+		k := item.KeyCopy(nil)
+		more, err := fn(k, func(v any) error {
+			return item.Value(func(b []byte) error { return decode(k, b, v) })
+		})
+		if err != nil || !more {
+			return err
+		}
+	}
+	return nil
+}
+
+func decode(key, b []byte, v any) error {
+	if len(b) == 0 || b[0] != encJSON {
+		return fmt.Errorf("store: value at %q has unknown encoding", key)
+	}
+	return json.Unmarshal(b[1:], v)
+}
+
+type badgerLogger struct{ l zerolog.Logger }
+
+func (b badgerLogger) Errorf(f string, a ...any)   { b.l.Error().Msgf("badger: "+f, a...) }
+func (b badgerLogger) Warningf(f string, a ...any) { b.l.Warn().Msgf("badger: "+f, a...) }
+func (b badgerLogger) Infof(f string, a ...any)    { b.l.Debug().Msgf("badger: "+f, a...) }
+func (b badgerLogger) Debugf(f string, a ...any)   { b.l.Trace().Msgf("badger: "+f, a...) }
