@@ -72,7 +72,7 @@ func (n *Node) envelope(st *membership.State, sp sendSpec) (wire.Signed, *wire.M
 	m := &wire.Message{
 		V: wire.Version, ID: id.String(), Swarm: st.ID, From: n.cfg.Domain, To: sp.To, Type: sp.Type,
 		Thread: sp.Thread, ReplyTo: sp.ReplyTo, Created: now.UnixMilli(), Expires: now.Add(ttl).UnixMilli(),
-		Seq: n.out.nextSeq(st.ID, sp.To), Head: st.Head, Priority: sp.Priority, Body: sp.Body, Refs: sp.Refs,
+		Seq: n.out.nextSeq(st.ID, stream(sp.Type, sp.To)), Head: st.Head, Priority: sp.Priority, Body: sp.Body, Refs: sp.Refs,
 		Event: sp.Event, Records: sp.Records,
 	}
 	if err := m.Check(now, n.window); err != nil {
@@ -83,6 +83,16 @@ func (n *Node) envelope(st *membership.State, sp sendSpec) (wire.Signed, *wire.M
 		return wire.Signed{}, nil, err
 	}
 	return wire.Sign(wire.PurposeEnvelope, wire.KeyHint(st.ID, n.id.KeyString()), n.id.Key, b), m, nil
+}
+
+// stream names a sequence: system messages count apart, so the streams a
+// reader sees (broadcast, or direct to it) have no gaps from traffic that
+// never reaches its inbox.
+func stream(typ, to string) string {
+	if typ == wire.TypeSystem {
+		return "!system"
+	}
+	return to
 }
 
 type outbox struct {
@@ -116,7 +126,7 @@ func (o *outbox) enqueue(tx *store.Tx, env wire.Signed, m *wire.Message, recipie
 	if err := tx.Put(store.Key("m", m.ID), sentMessage{Env: env, Msg: *m}); err != nil {
 		return err
 	}
-	if err := tx.Put(store.Key("n", m.Swarm, o.n.cfg.Domain, m.To), m.Seq); err != nil {
+	if err := tx.Put(store.Key("n", m.Swarm, o.n.cfg.Domain, stream(m.Type, m.To)), m.Seq); err != nil {
 		return err
 	}
 	now := o.n.now().UnixMilli()

@@ -1,0 +1,145 @@
+// Package localapi is the node's local face: HTTP/1.1 on a unix socket of
+// mode 0600 in the node's home. POST /v1/ops/{name} with the operation's
+// arguments as a JSON object runs that operation of package ops; the reply
+// is the result as JSON, or {"error": "..."} with 400 for a user's mistake
+// and 500 for a fault of the node.
+package localapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/agent-swarm/agent-swarm/node"
+	"github.com/agent-swarm/agent-swarm/node/ops"
+	"github.com/rs/zerolog"
+)
+
+// Server serves the local API.
+type Server struct {
+	srv *http.Server
+	ln  net.Listener
+}
+
+// Listen binds the socket at path (replacing a stale one) with mode 0600.
+func Listen(path string, n *node.Node, log zerolog.Logger) (*Server, error) {
+	if c, err := net.DialTimeout("unix", path, 200*time.Millisecond); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("another daemon already serves %s", path)
+	}
+	_ = os.Remove(path)
+	// Create the socket with no permissions for others from the start.
+	old := umask(0o177)
+	ln, err := net.Listen("unix", path)
+	umask(old)
+	if err != nil {
+		return nil, fmt.Errorf("local API: %w", err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	s := &Server{ln: ln, srv: &http.Server{Handler: Handler(n, log), ReadHeaderTimeout: 10 * time.Second}}
+	go func() { _ = s.srv.Serve(ln) }()
+	return s, nil
+}
+
+// Close stops the server and removes the socket. Safe to call twice.
+func (s *Server) Close(ctx context.Context) error {
+	err := s.srv.Shutdown(ctx)
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+// Handler is the local API's HTTP handler.
+func Handler(n *node.Node, log zerolog.Logger) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/ops/{name}", func(w http.ResponseWriter, r *http.Request) {
+		var raw map[string]any
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
+		if err == nil && len(bytes.TrimSpace(body)) > 0 {
+			err = json.Unmarshal(body, &raw)
+		}
+		if err != nil {
+			reply(w, 400, map[string]string{"error": "arguments must be one JSON object: " + err.Error()})
+			return
+		}
+		res, err := ops.Call(r.Context(), n, r.PathValue("name"), raw)
+		switch {
+		case err == nil:
+			reply(w, 200, res)
+		case node.IsUser(err):
+			reply(w, 400, map[string]string{"error": err.Error()})
+		default:
+			log.Error().Err(err).Str("op", r.PathValue("name")).Msg("operation failed")
+			reply(w, 500, map[string]string{"error": err.Error()})
+		}
+	})
+	return mux
+}
+
+func reply(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// Client calls a daemon's local API.
+type Client struct {
+	hc *http.Client
+}
+
+// Dial connects to the daemon at path, or fails if none answers.
+func Dial(path string) (*Client, error) {
+	c, err := net.DialTimeout("unix", path, time.Second)
+	if err != nil {
+		return nil, err
+	}
+	c.Close()
+	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", path)
+	}}
+	return &Client{hc: &http.Client{Transport: tr}}, nil
+}
+
+// Call runs an operation on the daemon and returns its JSON result. A
+// user's mistake comes back as a *node.UserError.
+func (c *Client) Call(ctx context.Context, name string, args map[string]any) (json.RawMessage, error) {
+	b, err := json.Marshal(args)
+	if err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, "POST", "http://swarm/v1/ops/"+name, bytes.NewReader(b))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("daemon: %w", err)
+	}
+	defer resp.Body.Close()
+	out, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != 200 {
+		var e struct{ Error string }
+		_ = json.Unmarshal(out, &e)
+		if resp.StatusCode == 400 {
+			return nil, &node.UserError{Msg: e.Error}
+		}
+		return nil, fmt.Errorf("daemon: %s", e.Error)
+	}
+	return out, nil
+}

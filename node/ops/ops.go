@@ -1,0 +1,227 @@
+// Package ops is the one table of operations. The CLI, the local API and
+// the MCP tools are faces over it: each operation is declared here once,
+// with its parameters (from which the faces build flags and JSON schemas),
+// its annotations, and the node method it calls.
+package ops
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/agent-swarm/agent-swarm/node"
+)
+
+// Kinds of parameter.
+const (
+	String   = "string"
+	Int      = "int"
+	Bool     = "bool"
+	Duration = "duration" // "90s", "1h30m"
+	Strings  = "strings"
+)
+
+// Param is one argument of an operation.
+type Param struct {
+	Name       string
+	Kind       string
+	Help       string
+	Required   bool
+	Positional bool // the CLI takes it without a flag (in declaration order)
+	Enum       []string
+}
+
+// Op is one operation.
+type Op struct {
+	Name        string // snake_case; the MCP tool is swarm_<Name>
+	CLI         string // words after `swarm`
+	Summary     string
+	Params      []Param
+	ReadOnly    bool
+	Destructive bool
+	Idempotent  bool
+	Network     bool // talks to peers: a one-shot CLI node flushes its outbox after it
+	Run         func(ctx context.Context, n *node.Node, a Args) (any, error)
+	Text        func(json.RawMessage) (string, error) // human rendering of the JSON result
+}
+
+// Args are validated arguments.
+type Args map[string]any
+
+func (a Args) Str(k string) string { s, _ := a[k].(string); return s }
+func (a Args) Int(k string) int    { i, _ := a[k].(int); return i }
+func (a Args) Bool(k string) bool  { b, _ := a[k].(bool); return b }
+func (a Args) Dur(k string) time.Duration {
+	d, _ := a[k].(time.Duration)
+	return d
+}
+func (a Args) Strs(k string) []string { s, _ := a[k].([]string); return s }
+
+// Find returns the operation named name.
+func Find(name string) *Op {
+	for _, op := range table {
+		if op.Name == name {
+			return op
+		}
+	}
+	return nil
+}
+
+// All returns every operation, in table order.
+func All() []*Op { return table }
+
+// FindCLI matches the longest CLI path at the start of words.
+func FindCLI(words []string) (*Op, []string) {
+	var best *Op
+	bestLen := 0
+	for _, op := range table {
+		path := strings.Fields(op.CLI)
+		if len(path) <= len(words) && len(path) > bestLen && equal(path, words[:len(path)]) {
+			best, bestLen = op, len(path)
+		}
+	}
+	return best, words[bestLen:]
+}
+
+func equal(a, b []string) bool {
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// Validate turns raw JSON-shaped arguments into typed Args, naming the
+// first problem as a user error.
+func (op *Op) Validate(raw map[string]any) (Args, error) {
+	known := map[string]bool{}
+	a := Args{}
+	for _, p := range op.Params {
+		known[p.Name] = true
+		v, ok := raw[p.Name]
+		if !ok || v == nil {
+			if p.Required {
+				return nil, node.Userf("%s: missing required argument %q (%s)", op.Name, p.Name, p.Help)
+			}
+			continue
+		}
+		tv, err := convert(p, v)
+		if err != nil {
+			return nil, node.Userf("%s: argument %q: %v", op.Name, p.Name, err)
+		}
+		a[p.Name] = tv
+	}
+	var unknown []string
+	for k := range raw {
+		if !known[k] {
+			unknown = append(unknown, k)
+		}
+	}
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
+		return nil, node.Userf("%s: unknown argument %s", op.Name, strings.Join(unknown, ", "))
+	}
+	return a, nil
+}
+
+func convert(p Param, v any) (any, error) {
+	switch p.Kind {
+	case String:
+		s, ok := v.(string)
+		if !ok {
+			return nil, fmt.Errorf("want a string")
+		}
+		if len(p.Enum) > 0 && !contains(p.Enum, s) {
+			return nil, fmt.Errorf("%q is not one of %s", s, strings.Join(p.Enum, ", "))
+		}
+		return s, nil
+	case Int:
+		switch x := v.(type) {
+		case float64:
+			if x != float64(int(x)) {
+				return nil, fmt.Errorf("want a whole number")
+			}
+			return int(x), nil
+		case int:
+			return x, nil
+		case json.Number:
+			i, err := x.Int64()
+			return int(i), err
+		case string:
+			var i int
+			if _, err := fmt.Sscan(x, &i); err != nil {
+				return nil, fmt.Errorf("want a whole number, got %q", x)
+			}
+			return i, nil
+		}
+		return nil, fmt.Errorf("want a whole number")
+	case Bool:
+		switch x := v.(type) {
+		case bool:
+			return x, nil
+		case string:
+			switch x {
+			case "true", "1", "yes":
+				return true, nil
+			case "false", "0", "no":
+				return false, nil
+			}
+		}
+		return nil, fmt.Errorf("want true or false")
+	case Duration:
+		s, ok := v.(string)
+		if !ok {
+			return nil, fmt.Errorf("want a duration such as \"90s\" or \"2h\"")
+		}
+		d, err := time.ParseDuration(s)
+		if err != nil || d < 0 {
+			return nil, fmt.Errorf("want a duration such as \"90s\" or \"2h\", got %q", s)
+		}
+		return d, nil
+	case Strings:
+		switch x := v.(type) {
+		case []string:
+			return x, nil
+		case []any:
+			out := make([]string, 0, len(x))
+			for _, e := range x {
+				s, ok := e.(string)
+				if !ok {
+					return nil, fmt.Errorf("want a list of strings")
+				}
+				out = append(out, s)
+			}
+			return out, nil
+		case string:
+			return []string{x}, nil
+		}
+		return nil, fmt.Errorf("want a list of strings")
+	}
+	return nil, fmt.Errorf("unknown parameter kind %s", p.Kind)
+}
+
+func contains(set []string, s string) bool {
+	for _, x := range set {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Call validates raw arguments and runs the operation.
+func Call(ctx context.Context, n *node.Node, name string, raw map[string]any) (any, error) {
+	op := Find(name)
+	if op == nil {
+		return nil, node.Userf("unknown operation %q", name)
+	}
+	a, err := op.Validate(raw)
+	if err != nil {
+		return nil, err
+	}
+	return op.Run(ctx, n, a)
+}

@@ -1,0 +1,119 @@
+package ops
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/agent-swarm/agent-swarm/node"
+)
+
+func textStatus(s node.Status) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "agent       %s\nfingerprint %s\naddress     %s\n", s.Domain, s.Fingerprint, s.Advertise)
+	if s.Listening != "" {
+		fmt.Fprintf(&b, "listening   %s (HTTP/3 + HTTPS)\n", s.Listening)
+	}
+	fmt.Fprintf(&b, "presence    %s %s\nswarms      %d\nunread      %d\noutbox      %d queued", s.State, s.Status, s.Swarms, s.Unread, s.Outbox)
+	return b.String()
+}
+
+func textList(ss []node.SwarmInfo) string {
+	if len(ss) == 0 {
+		return "no swarms: `swarm create --name NAME` or `swarm join --token TOKEN`"
+	}
+	var b strings.Builder
+	for _, s := range ss {
+		role := "member"
+		if s.IsMaster {
+			role = "master"
+		}
+		flags := ""
+		if s.Muted {
+			flags += " muted"
+		}
+		if s.Left {
+			flags += " (" + s.Reason + ")"
+		}
+		fmt.Fprintf(&b, "%-20s %s  %d members  master %s  you: %s%s\n", s.Name, s.ID, s.Members, s.Master, role, flags)
+	}
+	return strings.TrimRight(b.String(), "\n")
+}
+
+func textMembers(ms []node.MemberInfo) string {
+	var b strings.Builder
+	for _, m := range ms {
+		tag := ""
+		if m.Master {
+			tag += " [master]"
+		}
+		if m.Self {
+			tag += " [you]"
+		}
+		if m.Leaving {
+			tag += " [leaving]"
+		}
+		if m.Muted {
+			tag += " [muted]"
+		}
+		fmt.Fprintf(&b, "%-30s %s  %-8s %s%s\n", m.Domain, m.Fingerprint, m.State, m.Status, tag)
+	}
+	return strings.TrimRight(b.String(), "\n")
+}
+
+func textSend(r node.SendResult) string {
+	s := fmt.Sprintf("sent %s to %d recipient(s) in %q", r.ID, len(r.Recipients), r.Swarm)
+	for _, d := range r.Deliveries {
+		s += fmt.Sprintf("\n  %s: %s %s", d.Peer, d.Status, d.Reason)
+	}
+	return s
+}
+
+func textInbox(ms []node.InboxMessage) string {
+	if len(ms) == 0 {
+		return "no messages"
+	}
+	var b strings.Builder
+	for _, m := range ms {
+		mark := " "
+		if !m.Read {
+			mark = "*"
+		}
+		to := ""
+		if m.Direct {
+			to = " (direct)"
+		}
+		// Peer text is shown quoted: it is data from the named sender.
+		fmt.Fprintf(&b, "%s %s [%s] %s%s #%d: %q\n", mark, m.Created, m.Swarm, m.From, to, m.Seq, m.Body)
+	}
+	return strings.TrimRight(b.String(), "\n")
+}
+
+func textDeliveries(ds []node.Delivery) string {
+	var b strings.Builder
+	for _, d := range ds {
+		fmt.Fprintf(&b, "%-30s %-9s %s\n", d.Peer, d.Status, d.Reason)
+	}
+	return strings.TrimRight(b.String(), "\n")
+}
+
+func textMute(m node.MuteInfo) string {
+	if !m.Muted {
+		return fmt.Sprintf("unmuted %s %s", m.Kind, m.Name)
+	}
+	if m.Until != "" {
+		return fmt.Sprintf("muted %s %s until %s", m.Kind, m.Name, m.Until)
+	}
+	return fmt.Sprintf("muted %s %s", m.Kind, m.Name)
+}
+
+// textOf adapts a typed renderer to the JSON every face carries.
+func textOf[T any](f func(T) string) func(json.RawMessage) (string, error) {
+	return func(b json.RawMessage) (string, error) {
+		var v T
+		if err := json.Unmarshal(b, &v); err != nil {
+			return "", err
+		}
+		return f(v), nil
+	}
+}
