@@ -64,7 +64,7 @@ func (n *Node) Inbox(a InboxArgs) ([]InboxMessage, error) {
 		return nil, err
 	}
 	names := n.swarmNames()
-	var out []InboxMessage
+	out := []InboxMessage{}
 	err = n.st.View(func(tx *store.Tx) error {
 		// Newest first, so Limit keeps the latest; reversed below.
 		return tx.ScanReverse([]byte("i/"), func(k []byte, dec func(any) error) (bool, error) {

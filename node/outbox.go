@@ -375,7 +375,7 @@ func (n *Node) Deliveries(id string) ([]Delivery, error) {
 	if err := wire.ValidID(id); err != nil {
 		return nil, Userf("%v", err)
 	}
-	var out []Delivery
+	out := []Delivery{}
 	found := false
 	err := n.st.View(func(tx *store.Tx) error {
 		ok, err := tx.Has(store.Key("m", id))

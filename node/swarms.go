@@ -436,6 +436,9 @@ func (n *Node) Join(ctx context.Context, token string) (SwarmInfo, error) {
 	if m, ok := st.Members[n.cfg.Domain]; !ok || m.Key != n.id.KeyString() {
 		return SwarmInfo{}, errors.New("join reply: the log does not list this node as a member")
 	}
+	if st.Members[st.Master].Key != inv.Master.Key {
+		return SwarmInfo{}, errors.New("join reply: the invite was not signed by the swarm's master")
+	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	s := &swarm{state: st, local: localSwarm{Joined: n.now().UnixMilli()}}
@@ -451,6 +454,9 @@ func (n *Node) Join(ctx context.Context, token string) (SwarmInfo, error) {
 	}
 	n.swarms[st.ID] = s
 	n.learn(st.Records)
+	if n.server != nil {
+		go n.beat() // let the new peers see this node now, not at the next period
+	}
 	return n.info(s), nil
 }
 
@@ -712,7 +718,7 @@ func (n *Node) pull(ctx context.Context, swarmID, peer string) (int, error) {
 // first. It runs at most once per second per swarm.
 func (n *Node) catchUp(ctx context.Context, swarmID string, prefer string) {
 	now := time.Now()
-	if last, ok := n.syncing.Load(swarmID); ok && now.Sub(last.(time.Time)) < time.Second && prefer == "" {
+	if last, ok := n.syncing.Load(swarmID); ok && now.Sub(last.(time.Time)) < time.Second {
 		return
 	}
 	n.syncing.Store(swarmID, now)

@@ -50,6 +50,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = cmdServe(ctx, g, rest[1:], stderr)
 	case "demo":
 		err = cmdDemo(ctx, g, stdout, stderr)
+	case "mcp":
+		err = cmdMCP(ctx, g, rest[1:], stdin, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "swarm protocol swarm/v1")
 	default:
@@ -371,6 +373,7 @@ func usage(w io.Writer) {
   swarm init --domain NAME [--listen HOST:PORT] [--advertise ADDR]
   swarm serve                 run the node daemon
   swarm demo                  three nodes on loopback, every operation, then exit
+  swarm mcp                   MCP on stdio: every operation as a swarm_* tool (claude mcp add swarm -- swarm mcp)
 `)
 	for _, op := range ops.All() {
 		var ps []string

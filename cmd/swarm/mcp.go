@@ -1,0 +1,46 @@
+package main
+
+import (
+	"context"
+	"io"
+	"path/filepath"
+
+	"github.com/agent-swarm/agent-swarm/mcp"
+	"github.com/agent-swarm/agent-swarm/node"
+	"github.com/agent-swarm/agent-swarm/node/localapi"
+	"github.com/mark3labs/mcp-go/server"
+)
+
+// cmdMCP speaks MCP on stdio. It attaches to the daemon over the local API
+// when one serves this home, else runs the node in this process (serving
+// the peer API, so peers can deliver while the session lasts). Logs go to
+// stderr or --log-file: stdout carries MCP.
+func cmdMCP(ctx context.Context, g globals, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		return usagef("mcp takes no arguments")
+	}
+	log, closeLog, err := g.logger(stderr)
+	if err != nil {
+		return err
+	}
+	defer closeLog()
+	var caller mcp.Caller
+	if c, derr := localapi.Dial(filepath.Join(g.home, node.SocketFile)); derr == nil {
+		caller = c
+		log.Info().Msg("mcp: attached to the daemon")
+	} else {
+		n, err := node.Open(g.home, node.Options{Log: log, Serve: true})
+		if err != nil {
+			return err
+		}
+		defer n.Close()
+		caller = mcp.NodeCaller{Node: n}
+		log.Info().Str("addr", n.Addr()).Msg("mcp: running the node in-process")
+	}
+	s := server.NewStdioServer(mcp.NewServer(caller))
+	err = s.Listen(ctx, stdin, stdout)
+	if err == context.Canceled || ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
