@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/agent-swarm/agent-swarm/mcp"
 	"github.com/agent-swarm/agent-swarm/node"
 	"github.com/agent-swarm/agent-swarm/node/localapi"
 	"github.com/agent-swarm/agent-swarm/node/ops"
@@ -215,8 +216,22 @@ func cmdInit(g globals, args []string, stdout io.Writer) error {
 // cmdServe runs the daemon: the peer API, the local API, and background
 // delivery, until SIGINT or SIGTERM.
 func cmdServe(ctx context.Context, g globals, args []string, stderr io.Writer) error {
-	if len(args) > 0 {
-		return usagef("serve takes no arguments")
+	f, pos, err := parseFlags(args, map[string]bool{"mcp-allow-remote": true})
+	if err != nil {
+		return err
+	}
+	for k := range f {
+		if k != "mcp-listen" && k != "mcp-allow-remote" {
+			return usagef("serve: unknown flag --%s", k)
+		}
+	}
+	if len(pos) > 0 {
+		return usagef("serve takes no positional arguments")
+	}
+	if f["mcp-listen"] != "" {
+		if err := mcp.CheckListen(f["mcp-listen"], f["mcp-allow-remote"] == "true"); err != nil {
+			return node.Userf("%v", err)
+		}
 	}
 	log, closeLog, err := g.logger(stderr)
 	if err != nil {
@@ -232,6 +247,13 @@ func cmdServe(ctx context.Context, g globals, args []string, stderr io.Writer) e
 	api, err := localapi.Listen(sock, n, log)
 	if err != nil {
 		return err
+	}
+	if addr := f["mcp-listen"]; addr != "" {
+		stopMCP, err := serveMCPHTTP(g.home, addr, n, log)
+		if err != nil {
+			return err
+		}
+		defer stopMCP()
 	}
 	ready := filepath.Join(g.home, node.ReadyFile)
 	_ = os.WriteFile(ready, []byte(n.Addr()+"\n"), 0o600)
@@ -371,7 +393,7 @@ func usage(w io.Writer) {
 	fmt.Fprint(w, `swarm: peer-to-peer messaging for AI coding agents
 
   swarm init --domain NAME [--listen HOST:PORT] [--advertise ADDR]
-  swarm serve                 run the node daemon
+  swarm serve [--mcp-listen 127.0.0.1:PORT]   run the node daemon (optionally MCP over streamable HTTP, bearer token in HOME/mcp.token)
   swarm demo                  three nodes on loopback, every operation, then exit
   swarm mcp                   MCP on stdio: every operation as a swarm_* tool (claude mcp add swarm -- swarm mcp)
 `)

@@ -2,13 +2,18 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"path/filepath"
+	"time"
 
 	"github.com/agent-swarm/agent-swarm/mcp"
 	"github.com/agent-swarm/agent-swarm/node"
 	"github.com/agent-swarm/agent-swarm/node/localapi"
 	"github.com/mark3labs/mcp-go/server"
+	"github.com/rs/zerolog"
 )
 
 // cmdMCP speaks MCP on stdio. It attaches to the daemon over the local API
@@ -43,4 +48,24 @@ func cmdMCP(ctx context.Context, g globals, args []string, stdin io.Reader, stdo
 		return nil
 	}
 	return err
+}
+
+// serveMCPHTTP serves MCP over streamable HTTP for the daemon's node.
+func serveMCPHTTP(home, addr string, n *node.Node, log zerolog.Logger) (func(), error) {
+	token, err := mcp.LoadOrCreateToken(home)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("MCP listen: %w", err)
+	}
+	srv := &http.Server{Handler: mcp.HTTPHandler(mcp.NewServer(mcp.NodeCaller{Node: n}), token), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	log.Info().Str("addr", "http://"+ln.Addr().String()+"/mcp").Msg("MCP over streamable HTTP")
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	}, nil
 }

@@ -1,0 +1,89 @@
+package mcp
+
+import (
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/mark3labs/mcp-go/server"
+)
+
+// TokenFile holds the bearer token of the HTTP endpoint, mode 0600.
+const TokenFile = "mcp.token"
+
+// LoadOrCreateToken returns the home's MCP bearer token, making one the
+// first time.
+func LoadOrCreateToken(home string) (string, error) {
+	p := filepath.Join(home, TokenFile)
+	if b, err := os.ReadFile(p); err == nil {
+		if t := strings.TrimSpace(string(b)); len(t) >= 32 {
+			return t, nil
+		}
+	}
+	var raw [32]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return "", err
+	}
+	t := hex.EncodeToString(raw[:])
+	if err := os.WriteFile(p, []byte(t+"\n"), 0o600); err != nil {
+		return "", err
+	}
+	return t, nil
+}
+
+// CheckListen refuses a non-loopback address unless allowRemote.
+func CheckListen(addr string, allowRemote bool) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("invalid MCP listen address %q: want host:port", addr)
+	}
+	ip := net.ParseIP(host)
+	if host == "localhost" || (ip != nil && ip.IsLoopback()) || allowRemote {
+		return nil
+	}
+	return fmt.Errorf("MCP listen address %s is not loopback: the endpoint drives your agent; pass --mcp-allow-remote only behind TLS you trust", addr)
+}
+
+// HTTPHandler serves MCP over streamable HTTP at /mcp, behind a bearer
+// token and an Origin check (browsers on other sites must not reach it:
+// DNS rebinding).
+func HTTPHandler(s *server.MCPServer, token string) http.Handler {
+	h := server.NewStreamableHTTPServer(s, server.WithEndpointPath("/mcp"))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := checkOrigin(r.Header.Get("Origin")); err != nil {
+			http.Error(w, err.Error(), http.StatusForbidden)
+			return
+		}
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="swarm"`)
+			http.Error(w, "missing or wrong bearer token (see mcp.token in the node's home)", http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+func checkOrigin(origin string) error {
+	if origin == "" {
+		return nil // not a browser
+	}
+	u, err := url.Parse(origin)
+	if err != nil {
+		return errors.New("malformed Origin")
+	}
+	host := u.Hostname()
+	ip := net.ParseIP(host)
+	if host == "localhost" || (ip != nil && ip.IsLoopback()) {
+		return nil
+	}
+	return fmt.Errorf("origin %s is not allowed", origin)
+}
