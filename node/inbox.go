@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"strings"
 	"time"
@@ -96,10 +97,7 @@ func (n *Node) Inbox(a InboxArgs) ([]InboxMessage, error) {
 			if a.Unread && read {
 				return true, nil
 			}
-			out = append(out, InboxMessage{ID: m.ID, Swarm: names[m.Swarm], SwarmID: m.Swarm, From: m.From, To: m.To,
-				Type: m.Type, Priority: m.Priority, Thread: m.Thread, ReplyTo: m.ReplyTo, Seq: m.Seq,
-				Created: time.UnixMilli(m.Created).UTC().Format(time.RFC3339Nano), Body: m.Body, Refs: m.Refs,
-				Read: read, Muted: muted, Direct: m.To != wire.ToAll})
+			out = append(out, view(m, names, read, muted))
 			return len(out) < a.Limit, nil
 		})
 	})
@@ -107,6 +105,13 @@ func (n *Node) Inbox(a InboxArgs) ([]InboxMessage, error) {
 		out[i], out[j] = out[j], out[i]
 	}
 	return out, err
+}
+
+func view(m wire.Message, names map[string]string, read, muted bool) InboxMessage {
+	return InboxMessage{ID: m.ID, Swarm: names[m.Swarm], SwarmID: m.Swarm, From: m.From, To: m.To,
+		Type: m.Type, Priority: m.Priority, Thread: m.Thread, ReplyTo: m.ReplyTo, Seq: m.Seq,
+		Created: time.UnixMilli(m.Created).UTC().Format(time.RFC3339Nano), Body: m.Body, Refs: m.Refs,
+		Read: read, Muted: muted, Direct: m.To != wire.ToAll}
 }
 
 func (n *Node) swarmNames() map[string]string {
@@ -250,25 +255,44 @@ func (n *Node) IsMuted(swarmID, agent string) bool {
 	return s || a
 }
 
-// Wait blocks until a new (unmuted) message arrives after the newest one
-// now in the inbox, or the timeout passes. It returns the new messages.
-func (n *Node) Wait(ctx context.Context, swarm string, timeout time.Duration) ([]InboxMessage, error) {
+// Wait blocks until a new (unmuted) message arrives, or the timeout
+// passes, and returns the new messages. New means after the message named
+// by after (an ID from the inbox), or, without it, after what is there now.
+// Arrival is this node's own order, so a sender's clock cannot hide a
+// message from a caller looping on Wait.
+func (n *Node) Wait(ctx context.Context, swarm string, timeout time.Duration, after string) ([]InboxMessage, error) {
 	if timeout <= 0 || timeout > time.Hour {
 		return nil, Userf("wait timeout must be in (0, 1h]")
 	}
-	last := n.newestID()
+	var from uint64
+	if after != "" {
+		if err := wire.ValidID(after); err != nil {
+			return nil, Userf("after: %v", err)
+		}
+		var it InboxItem
+		if err := n.st.View(func(tx *store.Tx) error { return tx.Get(store.Key("i", after), &it) }); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return nil, Userf("after: no message %s in the inbox", after)
+			}
+			return nil, err
+		}
+		from = it.Arrival
+	} else {
+		from = n.lastArrival()
+	}
 	t := time.NewTimer(timeout)
 	defer t.Stop()
 	for {
 		ch := n.events.Wait()
-		msgs, err := n.Inbox(InboxArgs{Swarm: swarm, After: last, Limit: 100})
+		msgs, last, err := n.arrivedAfter(swarm, from)
 		if err != nil || len(msgs) > 0 {
 			return msgs, err
 		}
+		from = last
 		select {
 		case <-ch:
 		case <-t.C:
-			return nil, nil
+			return []InboxMessage{}, nil
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		case <-n.closed:
@@ -277,11 +301,62 @@ func (n *Node) Wait(ctx context.Context, swarm string, timeout time.Duration) ([
 	}
 }
 
-func (n *Node) newestID() string {
-	last := ""
+// arrivedAfter returns the unmuted messages (of one swarm, if given) that
+// arrived after arrival number from, and the last arrival number seen.
+func (n *Node) arrivedAfter(swarm string, from uint64) ([]InboxMessage, uint64, error) {
+	swarmID := ""
+	if swarm != "" {
+		n.mu.Lock()
+		s, err := n.resolve(swarm)
+		if err == nil {
+			swarmID = s.state.ID
+		}
+		n.mu.Unlock()
+		if err != nil {
+			return nil, from, err
+		}
+	}
+	mutes, err := n.mutes()
+	if err != nil {
+		return nil, from, err
+	}
+	names := n.swarmNames()
+	out := []InboxMessage{}
+	last := from
+	err = n.st.View(func(tx *store.Tx) error {
+		return tx.Scan([]byte("a/"), arrivalKey(from), func(k []byte, dec func(any) error) (bool, error) {
+			var id string
+			if err := dec(&id); err != nil {
+				return false, err
+			}
+			last = binary.BigEndian.Uint64(k[2:])
+			var it InboxItem
+			if err := tx.Get(store.Key("i", id), &it); err != nil {
+				return false, err
+			}
+			_, ms := mutes["s/"+it.Msg.Swarm]
+			_, ma := mutes["a/"+it.Msg.From]
+			if ms || ma || (swarmID != "" && it.Msg.Swarm != swarmID) {
+				return true, nil
+			}
+			read, err := tx.Has(store.Key("r", id))
+			if err != nil {
+				return false, err
+			}
+			out = append(out, view(it.Msg, names, read, false))
+			return len(out) < 100, nil
+		})
+	})
+	return out, last, err
+}
+
+func (n *Node) lastArrival() uint64 {
+	var last uint64
 	_ = n.st.View(func(tx *store.Tx) error {
-		return tx.ScanReverse([]byte("i/"), func(k []byte, _ func(any) error) (bool, error) {
-			last = string(k[2:])
+		return tx.ScanReverse([]byte("a/"), func(k []byte, _ func(any) error) (bool, error) {
+			if len(k) == 10 {
+				last = binary.BigEndian.Uint64(k[2:])
+			}
 			return false, nil
 		})
 	})

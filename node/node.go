@@ -51,6 +51,7 @@ type Node struct {
 	dir    map[string]wire.Member
 
 	recvMu  sync.Mutex // serialises inbox commits so the seen-ID check holds
+	arrival uint64     // last local arrival number; guarded by recvMu
 	out     *outbox
 	pres    *presenceBook
 	limits  sync.Map // sender key -> *rate.Limiter
@@ -121,6 +122,7 @@ func Open(home string, o Options) (*Node, error) {
 		cancel()
 		return nil, err
 	}
+	n.arrival = n.lastArrival()
 	n.out = newOutbox(n)
 	if o.Serve {
 		srv, err := transport.Listen(cfg.Listen, cert, n.PeerHandler(), o.Log)

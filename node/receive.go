@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"time"
 
@@ -16,6 +17,13 @@ import (
 type InboxItem struct {
 	Msg      wire.Message `json:"msg"`
 	Received int64        `json:"received"`
+	Arrival  uint64       `json:"arrival"` // local arrival order (a/<arrival> -> id); sender clocks may disagree
+}
+
+func arrivalKey(n uint64) []byte {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], n)
+	return append([]byte("a/"), b[:]...)
 }
 
 // verdict is the outcome of checking one envelope before the commit.
@@ -131,8 +139,9 @@ func (n *Node) commit(vs []verdict) {
 	defer n.recvMu.Unlock()
 	now := n.now()
 	var system []*wire.Message
+	var arrival uint64
 	err := n.st.Update(func(tx *store.Tx) error {
-		system = system[:0]
+		system, arrival = system[:0], n.arrival
 		batch := map[string]bool{}
 		for i := range vs {
 			v := &vs[i]
@@ -154,8 +163,14 @@ func (n *Node) commit(vs []verdict) {
 			}
 			if v.msg.Type == wire.TypeSystem {
 				system = append(system, v.msg)
-			} else if err := tx.Put(store.Key("i", v.msg.ID), InboxItem{Msg: *v.msg, Received: now.UnixMilli()}); err != nil {
-				return err
+			} else {
+				arrival++
+				if err := tx.Put(store.Key("i", v.msg.ID), InboxItem{Msg: *v.msg, Received: now.UnixMilli(), Arrival: arrival}); err != nil {
+					return err
+				}
+				if err := tx.Put(arrivalKey(arrival), v.msg.ID); err != nil {
+					return err
+				}
 			}
 			v.res.Status = wire.Accepted
 		}
@@ -170,6 +185,7 @@ func (n *Node) commit(vs []verdict) {
 		}
 		return
 	}
+	n.arrival = arrival
 	for _, m := range system {
 		n.onSystem(m)
 	}

@@ -152,14 +152,15 @@ var table = []*Op{
 	},
 	{
 		Name: "wait", CLI: "wait", Summary: "Block until a new message arrives or the timeout passes; returns the new messages.",
-		Params:   []Param{pSwarm, {Name: "timeout", Kind: Duration, Help: "how long to wait (default 60s, at most 1h)"}},
+		Params: []Param{pSwarm, {Name: "timeout", Kind: Duration, Help: "how long to wait (default 60s, at most 1h)"},
+			{Name: "after", Kind: String, Help: "return messages that arrived after this message ID (default: the newest now)"}},
 		ReadOnly: true,
 		Run: func(ctx context.Context, n *node.Node, a Args) (any, error) {
 			t := a.Dur("timeout")
 			if t == 0 {
 				t = 60e9
 			}
-			msgs, err := n.Wait(ctx, a.Str("swarm"), t)
+			msgs, err := n.Wait(ctx, a.Str("swarm"), t, a.Str("after"))
 			if msgs == nil {
 				msgs = []node.InboxMessage{}
 			}
