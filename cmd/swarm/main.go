@@ -395,7 +395,7 @@ func usage(w io.Writer) {
   swarm init --domain NAME [--listen HOST:PORT] [--advertise ADDR]
   swarm serve [--mcp-listen 127.0.0.1:PORT]   run the node daemon (optionally MCP over streamable HTTP, bearer token in HOME/mcp.token)
   swarm demo                  three nodes on loopback, every operation, then exit
-  swarm mcp                   MCP on stdio: every operation as a swarm_* tool (claude mcp add swarm -- swarm mcp)
+  swarm mcp [--channel]       MCP on stdio: every operation as a swarm_* tool (claude mcp add swarm -- swarm mcp)
 `)
 	for _, op := range ops.All() {
 		var ps []string

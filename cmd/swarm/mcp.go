@@ -21,9 +21,19 @@ import (
 // the peer API, so peers can deliver while the session lasts). Logs go to
 // stderr or --log-file: stdout carries MCP.
 func cmdMCP(ctx context.Context, g globals, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	if len(args) > 0 {
-		return usagef("mcp takes no arguments")
+	f, pos, err := parseFlags(args, map[string]bool{"channel": true})
+	if err != nil {
+		return err
 	}
+	for k := range f {
+		if k != "channel" {
+			return usagef("mcp: unknown flag --%s", k)
+		}
+	}
+	if len(pos) > 0 {
+		return usagef("mcp takes no positional arguments")
+	}
+	opts := mcp.Options{Channel: f["channel"] == "true"}
 	log, closeLog, err := g.logger(stderr)
 	if err != nil {
 		return err
@@ -42,8 +52,11 @@ func cmdMCP(ctx context.Context, g globals, args []string, stdin io.Reader, stdo
 		caller = mcp.NodeCaller{Node: n}
 		log.Info().Str("addr", n.Addr()).Msg("mcp: running the node in-process")
 	}
-	s := server.NewStdioServer(mcp.NewServer(caller))
-	err = s.Listen(ctx, stdin, stdout)
+	ms := mcp.NewServerWith(caller, opts)
+	wctx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	go mcp.Watch(wctx, ms, caller, opts, log)
+	err = server.NewStdioServer(ms).Listen(ctx, stdin, stdout)
 	if err == context.Canceled || ctx.Err() != nil {
 		return nil
 	}
@@ -60,10 +73,15 @@ func serveMCPHTTP(home, addr string, n *node.Node, log zerolog.Logger) (func(), 
 	if err != nil {
 		return nil, fmt.Errorf("MCP listen: %w", err)
 	}
-	srv := &http.Server{Handler: mcp.HTTPHandler(mcp.NewServer(mcp.NodeCaller{Node: n}), token), ReadHeaderTimeout: 10 * time.Second}
+	caller := mcp.NodeCaller{Node: n}
+	ms := mcp.NewServer(caller)
+	srv := &http.Server{Handler: mcp.HTTPHandler(ms, token), ReadHeaderTimeout: 10 * time.Second}
+	wctx, stopWatch := context.WithCancel(context.Background())
+	go mcp.Watch(wctx, ms, caller, mcp.Options{}, log)
 	go func() { _ = srv.Serve(ln) }()
 	log.Info().Str("addr", "http://"+ln.Addr().String()+"/mcp").Msg("MCP over streamable HTTP")
 	return func() {
+		stopWatch()
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(ctx)
