@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"sort"
+	"time"
 
 	"github.com/agent-swarm/agent-swarm/node"
 	"github.com/agent-swarm/agent-swarm/node/ops"
@@ -113,7 +114,7 @@ func handler(c Caller, op *ops.Op) server.ToolHandlerFunc {
 		if args == nil {
 			args = map[string]any{}
 		}
-		out, err := c.Call(ctx, op.Name, args)
+		out, err := callWithProgress(ctx, c, op.Name, args, req)
 		if node.IsUser(err) {
 			return mcpgo.NewToolResultError(err.Error()), nil
 		}
@@ -133,5 +134,47 @@ func handler(c Caller, op *ops.Op) server.ToolHandlerFunc {
 			structured = map[string]any{"items": structured}
 		}
 		return mcpgo.NewToolResultStructured(structured, text), nil
+	}
+}
+
+// ProgressEvery is how often a long call (swarm_wait) reports progress to a
+// client that asked for it with a progress token.
+var ProgressEvery = 5 * time.Second
+
+// callWithProgress runs the call; while it lasts, and if the request
+// carries a progress token, it sends notifications/progress so the client
+// knows the server is alive.
+func callWithProgress(ctx context.Context, c Caller, op string, args map[string]any, req mcpgo.CallToolRequest) (json.RawMessage, error) {
+	var token mcpgo.ProgressToken
+	if req.Params.Meta != nil {
+		token = req.Params.Meta.ProgressToken
+	}
+	srv := server.ServerFromContext(ctx)
+	if token == nil || srv == nil {
+		return c.Call(ctx, op, args)
+	}
+	type result struct {
+		out json.RawMessage
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		out, err := c.Call(ctx, op, args)
+		done <- result{out, err}
+	}()
+	t := time.NewTicker(ProgressEvery)
+	defer t.Stop()
+	start := time.Now()
+	for {
+		select {
+		case r := <-done:
+			return r.out, r.err
+		case <-t.C:
+			_ = srv.SendNotificationToClient(ctx, "notifications/progress", map[string]any{
+				"progressToken": token,
+				"progress":      time.Since(start).Seconds(),
+				"message":       "still waiting",
+			})
+		}
 	}
 }

@@ -110,3 +110,46 @@ func TestNewMessageNotifications(t *testing.T) {
 		t.Fatalf("want exactly the unmuted message to notify; got %d channel notifications", len(chans))
 	}
 }
+
+// TestWaitReportsProgress: a client that passes a progress token to
+// swarm_wait hears from the server while it blocks.
+func TestWaitReportsProgress(t *testing.T) {
+	old := swarmmcp.ProgressEvery
+	swarmmcp.ProgressEvery = 50 * time.Millisecond
+	t.Cleanup(func() { swarmmcp.ProgressEvery = old })
+	a := newNode(t, "p.test")
+	c, err := client.NewInProcessClient(swarmmcp.NewServer(swarmmcp.NodeCaller{Node: a}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	var mu sync.Mutex
+	var progress []mcp.JSONRPCNotification
+	c.OnNotification(func(n mcp.JSONRPCNotification) {
+		if n.Method == "notifications/progress" {
+			mu.Lock()
+			progress = append(progress, n)
+			mu.Unlock()
+		}
+	})
+	ctx := context.Background()
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Initialize(ctx, mcp.InitializeRequest{Params: mcp.InitializeParams{ProtocolVersion: "2025-11-25", ClientInfo: mcp.Implementation{Name: "t", Version: "1"}}}); err != nil {
+		t.Fatal(err)
+	}
+	req := mcp.CallToolRequest{}
+	req.Params.Name = "swarm_wait"
+	req.Params.Arguments = map[string]any{"timeout": "400ms"}
+	req.Params.Meta = &mcp.Meta{ProgressToken: "tok-1"}
+	res, err := c.CallTool(ctx, req)
+	if err != nil || res.IsError {
+		t.Fatalf("wait: %v %v", err, res)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(progress) < 2 || progress[0].Params.AdditionalFields["progressToken"] != "tok-1" {
+		t.Fatalf("got %d progress notifications (%v); want several carrying the token", len(progress), progress)
+	}
+}
