@@ -33,6 +33,8 @@ type Config struct {
 	SyncEvery Duration `json:"sync_every,omitempty"` // anti-entropy period; default 60s
 	TTL       Duration `json:"ttl,omitempty"`        // default message lifetime; default 72h
 	RateLimit float64  `json:"rate_limit,omitempty"` // envelopes per second per sender; default 500
+	JoinRate  float64  `json:"join_rate,omitempty"`  // joins per second per remote address; default 0.5
+	JoinBurst int      `json:"join_burst,omitempty"` // default 5
 }
 
 // Duration is a time.Duration written as "1.5s" in JSON.

@@ -109,7 +109,14 @@ func remoteIP(r *http.Request) string {
 }
 
 func (n *Node) handleJoinHTTP(w http.ResponseWriter, r *http.Request) {
-	if !n.limiter(&n.joinLim, remoteIP(r), rate.Limit(0.5), 5).Allow() {
+	jr, jb := n.cfg.JoinRate, n.cfg.JoinBurst
+	if jr <= 0 {
+		jr = 0.5
+	}
+	if jb <= 0 {
+		jb = 5
+	}
+	if !n.limiter(&n.joinLim, remoteIP(r), rate.Limit(jr), jb).Allow() {
 		w.Header().Set("Retry-After", "10")
 		writeErr(w, http.StatusTooManyRequests, "too many join attempts; retry later")
 		return
