@@ -213,7 +213,13 @@ func (n *Node) Mute(a MuteArgs) (MuteInfo, error) {
 		until, info.Until = t.UnixMilli(), t.UTC().Format(time.RFC3339)
 	}
 	info.Muted = true
-	return info, n.st.Update(func(tx *store.Tx) error { return tx.PutTTL(key, until, a.For) })
+	// until decides; the TTL only collects the key later (badger's TTLs
+	// have one-second granularity, too coarse to decide with).
+	gc := time.Duration(0)
+	if a.For > 0 {
+		gc = a.For + 2*time.Second
+	}
+	return info, n.st.Update(func(tx *store.Tx) error { return tx.PutTTL(key, until, gc) })
 }
 
 // Unmute lifts a mute.

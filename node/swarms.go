@@ -487,7 +487,7 @@ func (n *Node) handleJoin(j *wire.Join, req *wire.JoinRequest) (*wire.JoinReply,
 	if s.state.IsMember(req.Member.Domain) {
 		return nil, Userf("%s is already a member", req.Member.Domain)
 	}
-	if r, ok := s.state.Removed[req.Member.Key]; ok && r.Reason == wire.ReasonKick && inv.IssuedAt <= r.Index {
+	if r, ok := s.state.Removed[req.Member.Key]; ok && r.Reason == wire.ReasonKick && inv.IssuedAt < r.Index {
 		return nil, Userf("%s was kicked from this swarm; an invite issued before the kick cannot readmit it", r.Domain)
 	}
 	var ir inviteRecord

@@ -133,7 +133,8 @@ func (s *State) check(rec *wire.Record) error {
 		if s.KeyOwner(m.Key) != "" {
 			return errors.New("that key already belongs to a member")
 		}
-		if r, ok := s.Removed[m.Key]; ok && r.Reason == wire.ReasonKick && rec.InviteAt <= r.Index {
+		// An invite issued before the kick saw a head below the kick's index.
+		if r, ok := s.Removed[m.Key]; ok && r.Reason == wire.ReasonKick && rec.InviteAt < r.Index {
 			return fmt.Errorf("%s was kicked; an invite issued before the kick cannot readmit it", m.Domain)
 		}
 	case wire.RecRemove:
