@@ -247,8 +247,13 @@ func (n *Node) appendRecord(s *swarm, rec wire.Record, extra func(*store.Tx) err
 		return Userf("%v", err)
 	}
 	recipients := members(next, n.cfg.Domain)
-	if rec.Type == wire.RecRemove && rec.Agent != n.cfg.Domain {
+	switch rec.Type {
+	case wire.RecRemove:
+		// The removed agent hears of its removal too.
 		recipients = append(recipients, rec.Agent)
+	case wire.RecAdd:
+		// The new member gets the whole log in the join reply.
+		recipients = without(recipients, rec.Member.Domain)
 	}
 	env, msg, err := n.envelope(next, sendSpec{To: wire.ToAll, Type: wire.TypeSystem, Event: wire.EventLog, Records: []wire.Signed{sg}})
 	if err != nil {
@@ -272,6 +277,16 @@ func (n *Node) appendRecord(s *swarm, rec wire.Record, extra func(*store.Tx) err
 	n.learn([]wire.Signed{sg})
 	n.out.kick(recipients)
 	return nil
+}
+
+func without(list []string, x string) []string {
+	out := list[:0]
+	for _, v := range list {
+		if v != x {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // members lists the domains of a state's members except self.
