@@ -141,29 +141,31 @@ func (o *outbox) enqueue(tx *store.Tx, env wire.Signed, m *wire.Message, recipie
 	return nil
 }
 
-// start resumes every queued peer after a restart.
+// start resumes every queued peer after a restart. It is the only scan of
+// the outbox: afterwards each sender keeps its queue in memory, because
+// iterating a badger prefix that has seen many deletes walks every
+// tombstone.
 func (o *outbox) start() {
-	peers := map[string]bool{}
+	queued := map[string][]string{}
 	_ = o.n.st.View(func(tx *store.Tx) error {
 		return tx.Scan([]byte("o/"), nil, func(k []byte, _ func(any) error) (bool, error) {
 			if parts := strings.SplitN(string(k), "/", 3); len(parts) == 3 {
-				peers[parts[1]] = true
+				queued[parts[1]] = append(queued[parts[1]], parts[2])
 			}
 			return true, nil
 		})
 	})
-	list := make([]string, 0, len(peers))
-	for p := range peers {
-		list = append(list, p)
-	}
 	o.mu.Lock()
 	o.started = true
 	o.mu.Unlock()
-	o.kick(list)
+	for peer, ids := range queued {
+		o.kick([]string{peer}, ids...)
+	}
 }
 
-// kick wakes the senders of peers, starting them if needed.
-func (o *outbox) kick(peers []string) {
+// kick hands new message IDs to the peers' senders (starting them if
+// needed) and wakes them. Callers kick after the enqueue has committed.
+func (o *outbox) kick(peers []string, ids ...string) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if !o.started {
@@ -172,10 +174,11 @@ func (o *outbox) kick(peers []string) {
 	for _, p := range peers {
 		s, ok := o.senders[p]
 		if !ok {
-			s = &peerSender{o: o, peer: p, wake: make(chan struct{}, 1)}
+			s = &peerSender{o: o, peer: p, wake: make(chan struct{}, 1), queued: map[string]bool{}}
 			o.senders[p] = s
 			o.n.loop(s.run)
 		}
+		s.push(ids)
 		select {
 		case s.wake <- struct{}{}:
 		default:
@@ -185,10 +188,14 @@ func (o *outbox) kick(peers []string) {
 
 // pending counts queued entries (all peers).
 func (o *outbox) pending() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
 	c := 0
-	_ = o.n.st.View(func(tx *store.Tx) error {
-		return tx.Scan([]byte("o/"), nil, func([]byte, func(any) error) (bool, error) { c++; return true, nil })
-	})
+	for _, s := range o.senders {
+		s.mu.Lock()
+		c += len(s.queue)
+		s.mu.Unlock()
+	}
 	return c
 }
 
@@ -196,8 +203,51 @@ type peerSender struct {
 	o    *outbox
 	peer string
 	wake chan struct{}
-	mu   sync.Mutex
-	err  string
+
+	mu     sync.Mutex
+	err    string
+	queue  []string        // IDs waiting for this peer, oldest first
+	queued map[string]bool // the same, as a set
+}
+
+func (p *peerSender) push(ids []string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, id := range ids {
+		if !p.queued[id] {
+			p.queued[id] = true
+			p.queue = append(p.queue, id)
+		}
+	}
+}
+
+func (p *peerSender) head(max int) []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.queue[:min(max, len(p.queue))]...)
+}
+
+// drop removes settled IDs from the queue.
+func (p *peerSender) drop(ids []string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	gone := map[string]bool{}
+	for _, id := range ids {
+		if p.queued[id] {
+			gone[id] = true
+			delete(p.queued, id)
+		}
+	}
+	if len(gone) == 0 {
+		return
+	}
+	q := p.queue[:0]
+	for _, id := range p.queue {
+		if !gone[id] {
+			q = append(q, id)
+		}
+	}
+	p.queue = q
 }
 
 const batchSize = 64
@@ -256,32 +306,42 @@ func (p *peerSender) sleep(d time.Duration) bool {
 	}
 }
 
-// load reads the oldest queued envelopes for the peer, dropping expired ones.
+// load reads the oldest queued envelopes for the peer, dropping expired
+// ones and any that another path already settled.
 func (p *peerSender) load() ([]string, []wire.Signed, error) {
 	n := p.o.n
 	now := n.now().UnixMilli()
-	var ids, expired []string
+	var ids, expired, gone []string
 	var envs []wire.Signed
+	// Take the head before the snapshot: every ID in it was committed
+	// before it was queued, so the snapshot sees it. Taken inside, an ID
+	// queued after the snapshot began would look settled and be dropped.
+	head := p.head(batchSize)
 	err := n.st.View(func(tx *store.Tx) error {
-		return tx.Scan(store.Key("o", p.peer, ""), nil, func(k []byte, dec func(any) error) (bool, error) {
+		for _, id := range head {
 			var it outItem
-			if err := dec(&it); err != nil {
-				return false, err
+			err := tx.Get(store.Key("o", p.peer, id), &it)
+			if errors.Is(err, store.ErrNotFound) {
+				gone = append(gone, id)
+				continue
 			}
-			id := string(k[len(k)-36:])
+			if err != nil {
+				return err
+			}
 			if it.Expires <= now {
 				expired = append(expired, id)
-				return true, nil
+				continue
 			}
 			var sm sentMessage
 			if err := tx.Get(store.Key("m", id), &sm); err != nil {
-				return false, err
+				return err
 			}
 			ids = append(ids, id)
 			envs = append(envs, sm.Env)
-			return len(ids) < batchSize, nil
-		})
+		}
+		return nil
 	})
+	p.drop(gone)
 	if err == nil && len(expired) > 0 {
 		err = p.settle(expired, func(string) (string, string, bool) { return Failed, "expired before delivery", true })
 	}
@@ -345,7 +405,11 @@ func (p *peerSender) send(ids []string, envs []wire.Signed) bool {
 func (p *peerSender) settle(ids []string, verdict func(id string) (status, reason string, done bool)) error {
 	n := p.o.n
 	now := n.now().UnixMilli()
-	err := n.st.Update(func(tx *store.Tx) error {
+	var settled []string
+	// Lazy: if this record is lost in a crash, the message is sent again
+	// and the receiver answers duplicate.
+	err := n.st.UpdateLazy(func(tx *store.Tx) error {
+		settled = settled[:0]
 		for _, id := range ids {
 			st, reason, done := verdict(id)
 			if !done {
@@ -357,10 +421,12 @@ func (p *peerSender) settle(ids []string, verdict func(id string) (status, reaso
 			if err := tx.Put(store.Key("d", id, p.peer), Delivery{Peer: p.peer, Status: st, Reason: reason, Updated: now}); err != nil {
 				return err
 			}
+			settled = append(settled, id)
 		}
 		return nil
 	})
 	if err == nil {
+		p.drop(settled)
 		p.o.changed.Notify()
 	}
 	return err

@@ -82,7 +82,7 @@ func (n *Node) Send(ctx context.Context, a SendArgs) (SendResult, error) {
 	if err := n.st.Update(func(tx *store.Tx) error { return n.out.enqueue(tx, env, msg, recipients) }); err != nil {
 		return SendResult{}, err
 	}
-	n.out.kick(recipients)
+	n.out.kick(recipients, msg.ID)
 	res := SendResult{ID: msg.ID, Swarm: s.state.Settings.Name, Seq: msg.Seq, Recipients: recipients}
 	if a.Wait > 0 {
 		res.Deliveries, err = n.waitDelivered(ctx, msg.ID, a.Wait)

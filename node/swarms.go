@@ -275,7 +275,7 @@ func (n *Node) appendRecord(s *swarm, rec wire.Record, extra func(*store.Tx) err
 	}
 	s.state = next
 	n.learn([]wire.Signed{sg})
-	n.out.kick(recipients)
+	n.out.kick(recipients, msg.ID)
 	return nil
 }
 
@@ -549,6 +549,7 @@ func (n *Node) Leave(ref string) (SwarmInfo, error) {
 	if len(others) == 0 {
 		local.Reason = "dissolved"
 	}
+	var noticeID string
 	err = n.st.Update(func(tx *store.Tx) error {
 		if len(others) > 0 {
 			env, msg, err := n.envelope(s.state, sendSpec{To: wire.ToAll, Type: wire.TypeSystem, Event: wire.EventLeave})
@@ -558,6 +559,7 @@ func (n *Node) Leave(ref string) (SwarmInfo, error) {
 			if err := n.out.enqueue(tx, env, msg, others); err != nil {
 				return err
 			}
+			noticeID = msg.ID
 		}
 		return tx.Put(store.Key("w", s.state.ID), local)
 	})
@@ -565,7 +567,9 @@ func (n *Node) Leave(ref string) (SwarmInfo, error) {
 		return SwarmInfo{}, err
 	}
 	s.local = local
-	n.out.kick(others)
+	if noticeID != "" {
+		n.out.kick(others, noticeID)
+	}
 	return n.info(s), nil
 }
 

@@ -59,7 +59,9 @@ type Options struct {
 // Open opens (or creates) the store in dir.
 func Open(dir string, o Options, log zerolog.Logger) (*Store, error) {
 	bo := badger.DefaultOptions(dir).
-		WithSyncWrites(true).
+		// Durability is per transaction: Update syncs after its commit,
+		// UpdateLazy does not (see there).
+		WithSyncWrites(false).
 		WithLogger(badgerLogger{log}).
 		// A small agent node holds little: keep memory low. Defaults use
 		// 64 MB memtables x5 and a 256 MB block cache.
@@ -120,8 +122,21 @@ func (s *Store) Close() error {
 	return s.db.Close()
 }
 
-// Update runs fn in a read-write transaction and commits it durably.
+// Update runs fn in a read-write transaction and commits it durably: when
+// it returns nil, the write survives a crash of the process or the machine.
 func (s *Store) Update(fn func(*Tx) error) error {
+	return s.update(fn, true)
+}
+
+// UpdateLazy commits without waiting for the disk: the write survives the
+// process being killed (it is in the OS's page cache) but may be lost if
+// the machine loses power. For bookkeeping whose loss only repeats work,
+// such as marking an outbox entry delivered (a resend is deduplicated).
+func (s *Store) UpdateLazy(fn func(*Tx) error) error {
+	return s.update(fn, false)
+}
+
+func (s *Store) update(fn func(*Tx) error, durable bool) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
@@ -131,6 +146,9 @@ func (s *Store) Update(fn func(*Tx) error) error {
 		err := s.db.Update(func(t *badger.Txn) error { return fn(&Tx{t: t}) })
 		if errors.Is(err, badger.ErrConflict) && attempt < 8 {
 			continue
+		}
+		if err == nil && durable {
+			err = s.db.Sync()
 		}
 		return err
 	}

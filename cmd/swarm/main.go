@@ -53,6 +53,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = cmdDemo(ctx, g, stdout, stderr)
 	case "mcp":
 		err = cmdMCP(ctx, g, rest[1:], stdin, stdout, stderr)
+	case "bench":
+		err = cmdBench(ctx, g, rest[1:], stdout, stderr)
+	case "bench-peer":
+		err = cmdBenchPeer(ctx, rest[1:], stdout)
 	case "version":
 		fmt.Fprintln(stdout, "swarm protocol swarm/v1")
 	default:
@@ -395,6 +399,7 @@ func usage(w io.Writer) {
   swarm init --domain NAME [--listen HOST:PORT] [--advertise ADDR]
   swarm serve [--mcp-listen 127.0.0.1:PORT]   run the node daemon (optionally MCP over streamable HTTP, bearer token in HOME/mcp.token)
   swarm demo                  three nodes on loopback, every operation, then exit
+  swarm bench [--n N] [--quick]   raw HTTP/3 beside the node: round trip, fan-out, idle RSS, with ratios
   swarm mcp [--channel]       MCP on stdio: every operation as a swarm_* tool (claude mcp add swarm -- swarm mcp)
 `)
 	for _, op := range ops.All() {

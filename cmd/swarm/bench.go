@@ -1,0 +1,392 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/agent-swarm/agent-swarm/node"
+	"github.com/agent-swarm/agent-swarm/node/transport"
+	"github.com/rs/zerolog"
+)
+
+// benchOpts size one run of swarm bench.
+type benchOpts struct {
+	n, fanN, fanout int
+}
+
+// cmdBench measures, in one run on one machine, a baseline of raw HTTP/3
+// beside the node, and prints the ratios. Every peer is a separate process
+// of this binary; all children are stopped and their homes removed.
+func cmdBench(ctx context.Context, g globals, args []string, stdout, stderr io.Writer) error {
+	f, pos, err := parseFlags(args, map[string]bool{"quick": true})
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("bench takes no positional arguments")
+	}
+	o := benchOpts{n: 1000, fanN: 200, fanout: 10}
+	if f["quick"] == "true" {
+		o = benchOpts{n: 30, fanN: 10, fanout: 3}
+	}
+	if v := f["n"]; v != "" {
+		if o.n, err = strconv.Atoi(v); err != nil || o.n < 1 || o.n > 100000 {
+			return usagef("--n must be 1..100000")
+		}
+		o.fanN = max(o.n/5, 1)
+	}
+	b, err := newBencher(stderr)
+	if err != nil {
+		return err
+	}
+	defer b.close()
+	rows, err := b.run(ctx, o)
+	if err != nil {
+		return err
+	}
+	if g.json {
+		return json.NewEncoder(stdout).Encode(rows)
+	}
+	fmt.Fprintf(stdout, "%-34s %12s %12s %8s  %s\n", "metric", "baseline", "node", "ratio", "target")
+	for _, r := range rows {
+		fmt.Fprintf(stdout, "%-34s %12s %12s %7.2fx  %s\n", r.Metric, r.fmt(r.Baseline), r.fmt(r.Node), r.Ratio, r.Target)
+	}
+	return nil
+}
+
+type benchRow struct {
+	Metric   string  `json:"metric"`
+	Unit     string  `json:"unit"`
+	Baseline float64 `json:"baseline"`
+	Node     float64 `json:"node"`
+	Ratio    float64 `json:"ratio"`
+	Target   string  `json:"target"`
+}
+
+func (r benchRow) fmt(v float64) string {
+	if r.Unit == "MB" {
+		return fmt.Sprintf("%.1f MB", v)
+	}
+	return fmt.Sprintf("%.3f ms", v)
+}
+
+type bencher struct {
+	tmp      string
+	self     string
+	stderr   io.Writer
+	mu       sync.Mutex
+	children []*exec.Cmd
+}
+
+func newBencher(stderr io.Writer) (*bencher, error) {
+	self := os.Getenv("SWARM_BENCH_BIN")
+	if self == "" {
+		var err error
+		if self, err = os.Executable(); err != nil {
+			return nil, err
+		}
+	}
+	tmp, err := os.MkdirTemp("", "swarm-bench-")
+	if err != nil {
+		return nil, err
+	}
+	return &bencher{tmp: tmp, self: self, stderr: stderr}, nil
+}
+
+func (b *bencher) close() {
+	b.mu.Lock()
+	for _, c := range b.children {
+		_ = syscall.Kill(-c.Process.Pid, syscall.SIGTERM)
+	}
+	for _, c := range b.children {
+		done := make(chan struct{})
+		go func() { c.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			_ = syscall.Kill(-c.Process.Pid, syscall.SIGKILL)
+			<-done
+		}
+	}
+	b.mu.Unlock()
+	os.RemoveAll(b.tmp)
+}
+
+// start runs this binary with args as a child in its own process group.
+func (b *bencher) start(args ...string) (*exec.Cmd, io.Reader, error) {
+	cmd := exec.Command(b.self, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, nil, err
+	}
+	cmd.Stderr = io.Discard
+	if err := cmd.Start(); err != nil {
+		return nil, nil, err
+	}
+	b.mu.Lock()
+	b.children = append(b.children, cmd)
+	b.mu.Unlock()
+	return cmd, out, nil
+}
+
+// rawPeer starts a raw HTTP/3 server process and returns how to reach it.
+func (b *bencher) rawPeer() (transport.Peer, int, error) {
+	dir, _ := os.MkdirTemp(b.tmp, "raw-")
+	certPEM, keyPEM, err := transport.SelfSigned("raw.bench", []string{"127.0.0.1"})
+	if err != nil {
+		return transport.Peer{}, 0, err
+	}
+	os.WriteFile(filepath.Join(dir, "cert.pem"), certPEM, 0o600)
+	os.WriteFile(filepath.Join(dir, "key.pem"), keyPEM, 0o600)
+	cert, _ := tls.X509KeyPair(certPEM, keyPEM)
+	pin, _ := transport.PinOf(cert)
+	cmd, out, err := b.start("bench-peer", "--dir", dir)
+	if err != nil {
+		return transport.Peer{}, 0, err
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		return transport.Peer{}, 0, fmt.Errorf("raw peer did not start: %w", err)
+	}
+	return transport.Peer{Addr: strings.TrimSpace(line), Pin: pin}, cmd.Process.Pid, nil
+}
+
+// nodeHome makes a node home with a free port.
+func (b *bencher) nodeHome(name string) (string, error) {
+	port, err := freePort()
+	if err != nil {
+		return "", err
+	}
+	home := filepath.Join(b.tmp, name)
+	if _, err := node.Init(home, node.InitOptions{Domain: name + ".bench", Listen: fmt.Sprintf("127.0.0.1:%d", port)}); err != nil {
+		return "", err
+	}
+	cfg, _ := node.LoadConfig(home)
+	cfg.JoinRate, cfg.JoinBurst, cfg.RateLimit = 1000, 1000, 100000
+	cfg.RetryMin, cfg.RetryMax = node.Duration(20*time.Millisecond), node.Duration(500*time.Millisecond)
+	return home, node.SaveConfig(home, cfg)
+}
+
+// serveNode runs `swarm serve` on home as a child and waits until ready.
+func (b *bencher) serveNode(home string) (int, error) {
+	cmd, _, err := b.start("--home", home, "--log-level", "error", "serve")
+	if err != nil {
+		return 0, err
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, err := os.Stat(filepath.Join(home, node.ReadyFile)); err == nil {
+			return cmd.Process.Pid, nil
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return 0, fmt.Errorf("node %s did not become ready", home)
+}
+
+func (b *bencher) run(ctx context.Context, o benchOpts) ([]benchRow, error) {
+	body := strings.Repeat("x", 512)
+	log := zerolog.Nop()
+	client := transport.NewClient(transport.ClientOptions{})
+	defer client.Close()
+
+	// Baseline peers: raw HTTP/3 servers, each its own process.
+	raws := make([]transport.Peer, o.fanout)
+	var rawPID int
+	for i := range raws {
+		p, pid, err := b.rawPeer()
+		if err != nil {
+			return nil, err
+		}
+		raws[i] = p
+		if i == 0 {
+			rawPID = pid
+		}
+	}
+	rawPost := func(p transport.Peer) error {
+		code, _, err := client.Do(ctx, p, "POST", "/bench", []byte(body), nil, 1<<16)
+		if err == nil && code != 200 {
+			err = fmt.Errorf("raw peer answered %d", code)
+		}
+		return err
+	}
+
+	// The node side: A in this process, members as `swarm serve` children.
+	aHome, err := b.nodeHome("a")
+	if err != nil {
+		return nil, err
+	}
+	a, err := node.Open(aHome, node.Options{Log: log, Serve: true})
+	if err != nil {
+		return nil, err
+	}
+	defer a.Close()
+	if _, err := a.Create(node.CreateArgs{Name: "bench"}); err != nil {
+		return nil, err
+	}
+	var memberPIDs []int
+	var members []string
+	for i := 0; i < o.fanout; i++ {
+		home, err := b.nodeHome(fmt.Sprintf("m%d", i))
+		if err != nil {
+			return nil, err
+		}
+		inv, err := a.Invite(node.InviteArgs{Swarm: "bench"})
+		if err != nil {
+			return nil, err
+		}
+		m, err := node.Open(home, node.Options{Log: log})
+		if err != nil {
+			return nil, err
+		}
+		_, err = m.Join(ctx, inv.Token)
+		m.Close()
+		if err != nil {
+			return nil, err
+		}
+		pid, err := b.serveNode(home)
+		if err != nil {
+			return nil, err
+		}
+		memberPIDs = append(memberPIDs, pid)
+		members = append(members, fmt.Sprintf("m%d.bench", i))
+	}
+	send := func(to string) error {
+		res, err := a.Send(ctx, node.SendArgs{Swarm: "bench", To: to, Body: body, Wait: 10 * time.Second})
+		if err != nil {
+			return err
+		}
+		for _, d := range res.Deliveries {
+			if d.Status != node.Delivered {
+				return fmt.Errorf("delivery to %s: %s %s", d.Peer, d.Status, d.Reason)
+			}
+		}
+		return nil
+	}
+
+	fmt.Fprintln(b.stderr, "bench: warming up")
+	for i := 0; i < min(200, o.n); i++ {
+		if err := rawPost(raws[0]); err != nil {
+			return nil, err
+		}
+		if err := send(members[0]); err != nil {
+			return nil, err
+		}
+	}
+	fmt.Fprintf(b.stderr, "bench: round trips x%d (interleaved)\n", o.n)
+	raw, direct := make([]time.Duration, 0, o.n), make([]time.Duration, 0, o.n)
+	for i := 0; i < o.n; i++ {
+		t0 := time.Now()
+		if err := rawPost(raws[0]); err != nil {
+			return nil, err
+		}
+		t1 := time.Now()
+		if err := send(members[0]); err != nil {
+			return nil, err
+		}
+		raw, direct = append(raw, t1.Sub(t0)), append(direct, time.Since(t1))
+	}
+	fmt.Fprintf(b.stderr, "bench: fan-out to %d x%d\n", o.fanout, o.fanN)
+	rawFan, nodeFan := make([]time.Duration, 0, o.fanN), make([]time.Duration, 0, o.fanN)
+	for i := 0; i < o.fanN; i++ {
+		t0 := time.Now()
+		var wg sync.WaitGroup
+		errs := make(chan error, len(raws))
+		for _, p := range raws {
+			wg.Add(1)
+			go func(p transport.Peer) { defer wg.Done(); errs <- rawPost(p) }(p)
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				return nil, err
+			}
+		}
+		t1 := time.Now()
+		if err := send(""); err != nil {
+			return nil, err
+		}
+		rawFan, nodeFan = append(rawFan, t1.Sub(t0)), append(nodeFan, time.Since(t1))
+	}
+	time.Sleep(3 * time.Second) // let the member settle into idle
+	rows := []benchRow{
+		row("direct message p50 (vs raw POST)", raw, direct, 0.50, "<= 2.0x"),
+		row("direct message p99 (vs raw POST)", raw, direct, 0.99, "<= 3.0x"),
+		row(fmt.Sprintf("fan-out to %d p50 (vs raw fan-out)", o.fanout), rawFan, nodeFan, 0.50, "<= 1.5x"),
+		row(fmt.Sprintf("fan-out to %d p99 (vs raw fan-out)", o.fanout), rawFan, nodeFan, 0.99, ""),
+	}
+	rawRSS, err1 := rssMB(rawPID)
+	nodeRSS, err2 := rssMB(memberPIDs[0])
+	if err1 == nil && err2 == nil {
+		rows = append(rows, benchRow{Metric: "idle daemon RSS (vs raw server)", Unit: "MB", Baseline: rawRSS, Node: nodeRSS, Ratio: nodeRSS / rawRSS, Target: "node <= 30 MB"})
+	}
+	return rows, nil
+}
+
+func row(metric string, base, got []time.Duration, q float64, target string) benchRow {
+	b, n := quantile(base, q), quantile(got, q)
+	return benchRow{Metric: metric, Unit: "ms", Baseline: b, Node: n, Ratio: n / b, Target: target}
+}
+
+func quantile(ds []time.Duration, q float64) float64 {
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	i := int(q * float64(len(s)-1))
+	return float64(s[i].Microseconds()) / 1000
+}
+
+func rssMB(pid int) (float64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, err := strconv.ParseFloat(f[1], 64)
+			return kb / 1024, err
+		}
+	}
+	return 0, fmt.Errorf("no VmRSS for %d", pid)
+}
+
+// cmdBenchPeer is the raw baseline server: the same HTTP/3 transport as a
+// node, with a handler that reads the body and answers 200.
+func cmdBenchPeer(ctx context.Context, args []string, stdout io.Writer) error {
+	f, _, err := parseFlags(args, nil)
+	if err != nil {
+		return err
+	}
+	cert, err := tls.LoadX509KeyPair(filepath.Join(f["dir"], "cert.pem"), filepath.Join(f["dir"], "key.pem"))
+	if err != nil {
+		return err
+	}
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, io.LimitReader(r.Body, 1<<20))
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"ok":true}`)
+	})
+	srv, err := transport.Listen("127.0.0.1:0", cert, h, zerolog.Nop())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, srv.Addr())
+	<-ctx.Done()
+	sctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	return srv.Shutdown(sctx)
+}

@@ -1,0 +1,43 @@
+package node
+
+import (
+	"context"
+	"os"
+
+	"github.com/rs/zerolog"
+	"strings"
+	"testing"
+	"time"
+)
+
+// BenchmarkDirectMessage: a direct message from a to b, signed, verified,
+// durably stored on both sides and acked (Send with Wait).
+func BenchmarkDirectMessage(b *testing.B) {
+	a, c := scNodeB(b, "a.test"), scNodeB(b, "b.test")
+	ctx := context.Background()
+	if _, err := a.Create(CreateArgs{Name: "team"}); err != nil {
+		b.Fatal(err)
+	}
+	inv, _ := a.Invite(InviteArgs{Swarm: "team"})
+	if _, err := c.Join(ctx, inv.Token); err != nil {
+		b.Fatal(err)
+	}
+	body := strings.Repeat("x", 512)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		res, err := a.Send(ctx, SendArgs{Swarm: "team", To: "b.test", Body: body, Wait: 10 * time.Second})
+		if err != nil || res.Deliveries[0].Status != Delivered {
+			b.Fatalf("%v %+v", err, res.Deliveries)
+		}
+	}
+}
+
+func scNodeB(b *testing.B, domain string) *Node {
+	home := scHomeTB(b, nil, domain)
+	n, err := Open(home, Options{Serve: true, Log: zerolog.New(os.Stderr).Level(zerolog.WarnLevel)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { n.Close() })
+	return n
+}
