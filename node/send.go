@@ -79,10 +79,13 @@ func (n *Node) Send(ctx context.Context, a SendArgs) (SendResult, error) {
 	if err != nil {
 		return SendResult{}, err
 	}
-	if err := n.st.Update(func(tx *store.Tx) error { return n.out.enqueue(tx, env, msg, recipients) }); err != nil {
+	// Delivery starts once the write is visible and overlaps the sync; Send
+	// returns only when the message is durable. A crash before that loses
+	// nothing promised: the caller never saw an ID.
+	if err := n.st.UpdateThen(func(tx *store.Tx) error { return n.out.enqueue(tx, env, msg, recipients) },
+		func() { n.out.kick(recipients, msg.ID) }); err != nil {
 		return SendResult{}, err
 	}
-	n.out.kick(recipients, msg.ID)
 	res := SendResult{ID: msg.ID, Swarm: s.state.Settings.Name, Seq: msg.Seq, Recipients: recipients}
 	if a.Wait > 0 {
 		res.Deliveries, err = n.waitDelivered(ctx, msg.ID, a.Wait)

@@ -136,6 +136,28 @@ func (s *Store) UpdateLazy(fn func(*Tx) error) error {
 	return s.update(fn, false)
 }
 
+// UpdateThen commits, calls committed (which may start work that depends on
+// the write being visible, such as sending it to a peer) and then syncs,
+// so that work overlaps the disk wait. It returns once the write is durable.
+func (s *Store) UpdateThen(fn func(*Tx) error, committed func()) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return ErrClosed
+	}
+	for attempt := 0; ; attempt++ {
+		err := s.db.Update(func(t *badger.Txn) error { return fn(&Tx{t: t}) })
+		if errors.Is(err, badger.ErrConflict) && attempt < 8 {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		committed()
+		return s.db.Sync()
+	}
+}
+
 func (s *Store) update(fn func(*Tx) error, durable bool) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
