@@ -124,22 +124,22 @@ func (s *Store) Close() error {
 
 // Update runs fn in a read-write transaction and commits it durably: when
 // it returns nil, the write survives a crash of the process or the machine.
-func (s *Store) Update(fn func(*Tx) error) error {
-	return s.update(fn, true)
-}
+func (s *Store) Update(fn func(*Tx) error) error { return s.update(fn, true, nil) }
 
 // UpdateLazy commits without waiting for the disk: the write survives the
 // process being killed (it is in the OS's page cache) but may be lost if
 // the machine loses power. For bookkeeping whose loss only repeats work,
 // such as marking an outbox entry delivered (a resend is deduplicated).
-func (s *Store) UpdateLazy(fn func(*Tx) error) error {
-	return s.update(fn, false)
-}
+func (s *Store) UpdateLazy(fn func(*Tx) error) error { return s.update(fn, false, nil) }
 
 // UpdateThen commits, calls committed (which may start work that depends on
 // the write being visible, such as sending it to a peer) and then syncs,
 // so that work overlaps the disk wait. It returns once the write is durable.
 func (s *Store) UpdateThen(fn func(*Tx) error, committed func()) error {
+	return s.update(fn, true, committed)
+}
+
+func (s *Store) update(fn func(*Tx) error, durable bool, committed func()) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
@@ -153,26 +153,13 @@ func (s *Store) UpdateThen(fn func(*Tx) error, committed func()) error {
 		if err != nil {
 			return err
 		}
-		committed()
-		return s.db.Sync()
-	}
-}
-
-func (s *Store) update(fn func(*Tx) error, durable bool) error {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.closed {
-		return ErrClosed
-	}
-	for attempt := 0; ; attempt++ {
-		err := s.db.Update(func(t *badger.Txn) error { return fn(&Tx{t: t}) })
-		if errors.Is(err, badger.ErrConflict) && attempt < 8 {
-			continue
+		if committed != nil {
+			committed()
 		}
-		if err == nil && durable {
-			err = s.db.Sync()
+		if durable {
+			return s.db.Sync()
 		}
-		return err
+		return nil
 	}
 }
 
@@ -244,30 +231,22 @@ func (x *Tx) Delete(key []byte) error { return x.t.Delete(append([]byte(nil), ke
 // Scan calls fn for each key under prefix in order, starting after `after`
 // (nil for the start), until fn returns false or an error.
 func (x *Tx) Scan(prefix, after []byte, fn func(key []byte, decode func(v any) error) (bool, error)) error {
-	it := x.t.NewIterator(badger.IteratorOptions{PrefetchValues: false, Prefix: prefix})
-	defer it.Close()
 	start := prefix
 	if after != nil {
 		start = append(append([]byte(nil), after...), 0)
 	}
-	for it.Seek(start); it.ValidForPrefix(prefix); it.Next() {
-		item := it.Item()
-		k := item.KeyCopy(nil)
-		more, err := fn(k, func(v any) error {
-			return item.Value(func(b []byte) error { return decode(k, b, v) })
-		})
-		if err != nil || !more {
-			return err
-		}
-	}
-	return nil
+	return x.iterate(prefix, start, false, fn)
 }
 
 // ScanReverse is Scan from the last key under prefix backwards.
 func (x *Tx) ScanReverse(prefix []byte, fn func(key []byte, decode func(v any) error) (bool, error)) error {
-	it := x.t.NewIterator(badger.IteratorOptions{PrefetchValues: false, Prefix: prefix, Reverse: true})
+	return x.iterate(prefix, append(append([]byte(nil), prefix...), 0xff), true, fn)
+}
+
+func (x *Tx) iterate(prefix, seek []byte, reverse bool, fn func(key []byte, decode func(v any) error) (bool, error)) error {
+	it := x.t.NewIterator(badger.IteratorOptions{PrefetchValues: false, Prefix: prefix, Reverse: reverse})
 	defer it.Close()
-	for it.Seek(append(append([]byte(nil), prefix...), 0xff)); it.ValidForPrefix(prefix); it.Next() {
+	for it.Seek(seek); it.ValidForPrefix(prefix); it.Next() {
 		item := it.Item()
 		k := item.KeyCopy(nil)
 		more, err := fn(k, func(v any) error {

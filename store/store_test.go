@@ -1,0 +1,128 @@
+package store
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/rs/zerolog"
+)
+
+func TestDurableAcrossReopen(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, Options{}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Update(func(tx *Tx) error { return tx.Put(Key("m", "1"), "durable") }); err != nil {
+		t.Fatal(err)
+	}
+	committed := false
+	if err := s.UpdateThen(func(tx *Tx) error { return tx.Put(Key("m", "2"), "then") }, func() { committed = true }); err != nil || !committed {
+		t.Fatalf("UpdateThen: %v, committed callback ran: %v", err, committed)
+	}
+	if err := s.UpdateLazy(func(tx *Tx) error { return tx.Put(Key("m", "3"), "lazy") }); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	if err := s.View(func(tx *Tx) error { return nil }); !errors.Is(err, ErrClosed) {
+		t.Fatalf("View after Close: %v, want ErrClosed", err)
+	}
+	if err := s.Update(func(tx *Tx) error { return nil }); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Update after Close: %v, want ErrClosed", err)
+	}
+
+	s2, err := Open(dir, Options{}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	var got []string
+	if err := s2.View(func(tx *Tx) error {
+		return tx.Scan([]byte("m/"), nil, func(k []byte, dec func(any) error) (bool, error) {
+			var v string
+			if err := dec(&v); err != nil {
+				return false, err
+			}
+			got = append(got, v)
+			return true, nil
+		})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 || got[0] != "durable" || got[2] != "lazy" {
+		t.Fatalf("after reopen: %v", got)
+	}
+	var rev []string
+	s2.View(func(tx *Tx) error {
+		return tx.ScanReverse([]byte("m/"), func(k []byte, _ func(any) error) (bool, error) {
+			rev = append(rev, string(k))
+			return len(rev) < 2, nil
+		})
+	})
+	if len(rev) != 2 || rev[0] != "m/3" || rev[1] != "m/2" {
+		t.Fatalf("reverse scan: %v", rev)
+	}
+	var after []string
+	s2.View(func(tx *Tx) error {
+		return tx.Scan([]byte("m/"), []byte("m/1"), func(k []byte, _ func(any) error) (bool, error) {
+			after = append(after, string(k))
+			return true, nil
+		})
+	})
+	if len(after) != 2 || after[0] != "m/2" {
+		t.Fatalf("scan after m/1: %v", after)
+	}
+}
+
+func TestRefusesUnknownEncoding(t *testing.T) {
+	s, err := Open(t.TempDir(), Options{}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	// A value written by some other version, with another encoding byte.
+	if err := s.db.Update(func(t *badger.Txn) error { return t.Set([]byte("m/x"), []byte{9, '{', '}'}) }); err != nil {
+		t.Fatal(err)
+	}
+	var v map[string]any
+	err = s.View(func(tx *Tx) error { return tx.Get([]byte("m/x"), &v) })
+	if err == nil {
+		t.Fatal("read a value of unknown encoding as if it were JSON")
+	}
+	if err := s.View(func(tx *Tx) error { return tx.Get([]byte("m/none"), &v) }); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("missing key: %v, want ErrNotFound", err)
+	}
+}
+
+func TestTTLExpires(t *testing.T) {
+	s, err := Open(t.TempDir(), Options{}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Update(func(tx *Tx) error { return tx.PutTTL([]byte("s/x"), 1, time.Second) }); err != nil {
+		t.Fatal(err)
+	}
+	has := func() bool {
+		var ok bool
+		s.View(func(tx *Tx) error { ok, _ = tx.Has([]byte("s/x")); return nil })
+		return ok
+	}
+	if !has() {
+		t.Fatal("key missing right after write")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for has() {
+		if time.Now().After(deadline) {
+			t.Fatal("TTL key still there after 5 s")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
