@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	swarmmcp "github.com/agent-swarm/agent-swarm/mcp"
 	"github.com/agent-swarm/agent-swarm/node"
 	"github.com/agent-swarm/agent-swarm/node/ops"
+	"github.com/agent-swarm/agent-swarm/node/transport"
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/mcptest"
@@ -51,12 +51,10 @@ func TestToolSchemasSnapshot(t *testing.T) {
 
 func newNode(t *testing.T, domain string) *node.Node {
 	t.Helper()
-	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	port, err := transport.FreePort("127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := c.LocalAddr().(*net.UDPAddr).Port
-	c.Close()
 	home := t.TempDir()
 	if _, err := node.Init(home, node.InitOptions{Domain: domain, Listen: fmt.Sprintf("127.0.0.1:%d", port)}); err != nil {
 		t.Fatal(err)

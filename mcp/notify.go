@@ -21,6 +21,10 @@ type Options struct {
 	Channel bool
 }
 
+// ChannelVersions are the MCP versions offered in channel mode: Claude Code
+// accepts channel notifications only on 2025-11-25 or older.
+var ChannelVersions = []string{"2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"}
+
 // Resource URIs.
 const (
 	InboxURI   = "swarm://inbox"

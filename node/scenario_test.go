@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -23,12 +22,10 @@ func scHome(t *testing.T, domain string) string {
 }
 
 func scHomeTB(t testing.TB, _ *testing.T, domain string) string {
-	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	port, err := transport.FreePort("127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := c.LocalAddr().(*net.UDPAddr).Port
-	c.Close()
 	home := t.TempDir()
 	if _, err := Init(home, InitOptions{Domain: domain, Listen: fmt.Sprintf("127.0.0.1:%d", port)}); err != nil {
 		t.Fatal(err)

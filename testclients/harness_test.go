@@ -20,6 +20,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/agent-swarm/agent-swarm/node/transport"
 )
 
 var (
@@ -64,12 +66,11 @@ func nodeBin() string { return filepath.Join(binDir, "node") }
 
 func freePort(t *testing.T) int {
 	t.Helper()
-	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	p, err := transport.FreePort("127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port
+	return p
 }
 
 func swarm(t *testing.T, home string, args ...string) string {

@@ -20,6 +20,8 @@ import (
 
 	"github.com/agent-swarm/agent-swarm/node"
 	"github.com/agent-swarm/agent-swarm/node/transport"
+	"github.com/mark3labs/mcp-go/client"
+	mcpgo "github.com/mark3labs/mcp-go/mcp"
 	"github.com/rs/zerolog"
 )
 
@@ -333,6 +335,10 @@ func (b *bencher) run(ctx context.Context, o benchOpts) ([]benchRow, error) {
 		}
 		rawFan, nodeFan = append(rawFan, t1.Sub(t0)), append(nodeFan, time.Since(t1))
 	}
+	faces, err := b.faces(ctx, o)
+	if err != nil {
+		return nil, err
+	}
 	time.Sleep(3 * time.Second) // let the member settle into idle
 	rows := []benchRow{
 		row("direct message p50 (vs raw POST)", raw, direct, 0.50, "<= 2.0x"),
@@ -340,6 +346,7 @@ func (b *bencher) run(ctx context.Context, o benchOpts) ([]benchRow, error) {
 		row(fmt.Sprintf("fan-out to %d p50 (vs raw fan-out)", o.fanout), rawFan, nodeFan, 0.50, "<= 1.5x"),
 		row(fmt.Sprintf("fan-out to %d p99 (vs raw fan-out)", o.fanout), rawFan, nodeFan, 0.99, ""),
 	}
+	rows = append(rows, faces...)
 	rawRSS, err1 := rssMB(rawPID)
 	idleRSS, err2 := rssMB(idlePID)
 	loadedRSS, err3 := rssMB(memberPIDs[0])
@@ -402,4 +409,80 @@ func cmdBenchPeer(ctx context.Context, args []string, stdout io.Writer) error {
 	sctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	return srv.Shutdown(sctx)
+}
+
+// faces measures a send through the user-facing faces against a daemon:
+// swarm_send over `swarm mcp` on stdio (from the tool call to the message
+// stored in the daemon's outbox), beside the CLI's own `swarm send` (a
+// whole process, wall time), both against the same daemon, whose peer is
+// a second daemon.
+func (b *bencher) faces(ctx context.Context, o benchOpts) ([]benchRow, error) {
+	dHome, err := b.nodeHome("face")
+	if err != nil {
+		return nil, err
+	}
+	pHome, err := b.nodeHome("facepeer")
+	if err != nil {
+		return nil, err
+	}
+	if _, err := b.serveNode(dHome); err != nil {
+		return nil, err
+	}
+	run := func(home string, args ...string) (string, error) {
+		out, err := exec.CommandContext(ctx, b.self, append([]string{"--home", home}, args...)...).Output()
+		return strings.TrimSpace(string(out)), err
+	}
+	if _, err := run(dHome, "create", "--name", "faces"); err != nil {
+		return nil, fmt.Errorf("create: %w", err)
+	}
+	tok, err := run(dHome, "invite", "--swarm", "faces")
+	if err != nil {
+		return nil, fmt.Errorf("invite: %w", err)
+	}
+	if _, err := run(pHome, "join", "--token", tok); err != nil {
+		return nil, fmt.Errorf("join: %w", err)
+	}
+	if _, err := b.serveNode(pHome); err != nil {
+		return nil, err
+	}
+	c, err := client.NewStdioMCPClient(b.self, nil, "--home", dHome, "--log-level", "error", "mcp")
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	if _, err := c.Initialize(ctx, mcpgo.InitializeRequest{Params: mcpgo.InitializeParams{ProtocolVersion: "2025-11-25",
+		ClientInfo: mcpgo.Implementation{Name: "swarm-bench", Version: "1"}}}); err != nil {
+		return nil, err
+	}
+	body := strings.Repeat("x", 512)
+	n := max(o.n/2, 10)
+	fmt.Fprintf(b.stderr, "bench: swarm_send over MCP stdio x%d, swarm send CLI x%d\n", n, max(n/10, 5))
+	viaMCP := make([]time.Duration, 0, n)
+	for i := 0; i < n+20; i++ {
+		req := mcpgo.CallToolRequest{}
+		req.Params.Name = "swarm_send"
+		req.Params.Arguments = map[string]any{"swarm": "faces", "body": body}
+		t0 := time.Now()
+		res, err := c.CallTool(ctx, req)
+		d := time.Since(t0)
+		if err != nil || res.IsError {
+			return nil, fmt.Errorf("swarm_send over MCP: %v %v", err, res)
+		}
+		if i >= 20 {
+			viaMCP = append(viaMCP, d)
+		}
+	}
+	viaCLI := make([]time.Duration, 0, n/10)
+	for i := 0; i < max(n/10, 5); i++ {
+		t0 := time.Now()
+		if _, err := run(dHome, "send", "--swarm", "faces", body); err != nil {
+			return nil, fmt.Errorf("swarm send: %w", err)
+		}
+		viaCLI = append(viaCLI, time.Since(t0))
+	}
+	return []benchRow{
+		{Metric: "swarm_send via MCP stdio p50 (vs CLI)", Unit: "ms", Baseline: quantile(viaCLI, 0.5), Node: quantile(viaMCP, 0.5),
+			Ratio: quantile(viaMCP, 0.5) / quantile(viaCLI, 0.5), Target: "MCP <= 3 ms"},
+		{Metric: "swarm send CLI wall p50", Unit: "ms", Baseline: quantile(viaCLI, 0.5), Node: quantile(viaCLI, 0.5), Ratio: 1, Target: "<= 30 ms"},
+	}, nil
 }

@@ -22,7 +22,7 @@ func TestBenchRuns(t *testing.T) {
 	if err := cmdBench(context.Background(), globals{}, []string{"--quick"}, &out, &errb); err != nil {
 		t.Fatalf("bench: %v\n%s", err, errb.String())
 	}
-	for _, row := range []string{"direct message p50", "direct message p99", "fan-out to 3 p50", "idle daemon RSS", "RSS after"} {
+	for _, row := range []string{"direct message p50", "direct message p99", "fan-out to 3 p50", "idle daemon RSS", "RSS after", "swarm_send via MCP stdio", "swarm send CLI"} {
 		if !strings.Contains(out.String(), row) {
 			t.Errorf("no %q row in:\n%s", row, out.String())
 		}

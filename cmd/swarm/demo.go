@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/agent-swarm/agent-swarm/node"
 	"github.com/agent-swarm/agent-swarm/node/ops"
+	"github.com/agent-swarm/agent-swarm/node/transport"
 )
 
 // cmdDemo runs three nodes on loopback in temporary homes through every
@@ -205,12 +205,5 @@ func (d *demo) expect(what string, ok func() bool) {
 	fmt.Fprintf(d.out, "  ok    %s\n", what)
 }
 
-// freePort finds a UDP port that is free on loopback now.
-func freePort() (int, error) {
-	c, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port, nil
-}
+// freePort finds a port free for UDP and TCP on loopback.
+func freePort() (int, error) { return transport.FreePort("127.0.0.1") }

@@ -56,7 +56,13 @@ func cmdMCP(ctx context.Context, g globals, args []string, stdin io.Reader, stdo
 	wctx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
 	go mcp.Watch(wctx, ms, caller, opts, log)
-	err = server.NewStdioServer(ms).Listen(ctx, stdin, stdout)
+	lctx := ctx
+	if opts.Channel {
+		// Claude Code accepts channel notifications only on connections
+		// of MCP 2025-11-25 or older: offer no newer version.
+		lctx = server.WithSupportedProtocolVersions(ctx, mcp.ChannelVersions)
+	}
+	err = server.NewStdioServer(ms).Listen(lctx, stdin, stdout)
 	if err == context.Canceled || ctx.Err() != nil {
 		return nil
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -45,10 +44,9 @@ func TestScripts(t *testing.T) {
 
 // freeport VAR: sets VAR to a UDP port free on 127.0.0.1.
 func cmdFreePort(ts *testscript.TestScript, neg bool, args []string) {
-	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	p, err := freePort()
 	ts.Check(err)
-	defer c.Close()
-	ts.Setenv(args[0], strconv.Itoa(c.LocalAddr().(*net.UDPAddr).Port))
+	ts.Setenv(args[0], strconv.Itoa(p))
 }
 
 // waitfile PATH: waits (at most 20 s) until PATH exists, e.g. serve.ready.
