@@ -409,7 +409,7 @@ func TestMuteHidesButKeeps(t *testing.T) {
 	if n := len(must[[]InboxMessage](t)(b.Inbox(InboxArgs{}))); n != 1 {
 		t.Fatalf("after unmute %d shown, want 1", n)
 	}
-	must[MuteInfo](t)(b.Mute(MuteArgs{Agent: "a.test", For: 100 * time.Millisecond}))
+	must[MuteInfo](t)(b.Mute(MuteArgs{Agent: "a.test", For: 2 * time.Second}))
 	if n := len(must[[]InboxMessage](t)(b.Inbox(InboxArgs{}))); n != 0 {
 		t.Fatal("a muted agent's message is shown")
 	}
