@@ -38,6 +38,7 @@ func TestScripts(t *testing.T) {
 			"retry":      cmdRetry,
 			"jsonlen":    cmdJSONLen,
 			"jsonfield":  cmdJSONField,
+			"sendmany":   cmdSendMany,
 		},
 	})
 }
@@ -117,4 +118,14 @@ func cmdJSONField(ts *testscript.TestScript, neg bool, args []string) {
 	var v map[string]any
 	ts.Check(json.Unmarshal([]byte(ts.ReadFile("stdout")), &v))
 	ts.Setenv(args[0], fmt.Sprint(v[args[1]]))
+}
+
+// sendmany HOME SWARM N: N sends through the CLI, each of which must
+// return success (the daemon has the message durably).
+func cmdSendMany(ts *testscript.TestScript, neg bool, args []string) {
+	n, err := strconv.Atoi(args[2])
+	ts.Check(err)
+	for i := 0; i < n; i++ {
+		ts.Check(ts.Exec("swarm", "--home", args[0], "send", "--swarm", args[1], fmt.Sprintf("durable %d", i)))
+	}
 }
