@@ -1,8 +1,7 @@
 package node
 
 import (
-	"crypto/tls"
-	"encoding/json"
+		"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -14,6 +13,7 @@ import (
 	"github.com/agent-swarm/agent-swarm/node/identity"
 	"github.com/agent-swarm/agent-swarm/node/transport"
 	"github.com/agent-swarm/agent-swarm/node/wire"
+	"github.com/rs/zerolog"
 )
 
 // Config is the node's config file, $SWARM_HOME/config.json. It never
@@ -26,6 +26,15 @@ type Config struct {
 	KeyFile   string `json:"key_file"`
 	// SelfSigned: peers verify this node by the pin in the membership log.
 	SelfSigned bool `json:"self_signed"`
+	// BehindProxy: Angie in front terminates TLS and QUIC; the node serves
+	// plain HTTP/1.1 on the loopback Listen address, trusts X-Forwarded-For
+	// only from loopback, and peers verify https://Domain by WebPKI.
+	BehindProxy bool `json:"behind_proxy,omitempty"`
+	// NoQUIC serves only HTTPS over TCP (standalone, on a host whose UDP
+	// is blocked); peers fall back to it.
+	NoQUIC bool `json:"no_quic,omitempty"`
+	// Angie holds the choices the Angie site is generated from.
+	Angie *AngieSettings `json:"angie,omitempty"`
 
 	Heartbeat Duration `json:"heartbeat,omitempty"`  // presence period; default 15s
 	RetryMin  Duration `json:"retry_min,omitempty"`  // outbox backoff floor; default 250ms
@@ -35,6 +44,19 @@ type Config struct {
 	RateLimit float64  `json:"rate_limit,omitempty"` // envelopes per second per sender; default 500
 	JoinRate  float64  `json:"join_rate,omitempty"`  // joins per second per remote address; default 0.5
 	JoinBurst int      `json:"join_burst,omitempty"` // default 5
+}
+
+// AngieSettings are the site options `swarm angie config` regenerates
+// the site from (DESIGN §8).
+type AngieSettings struct {
+	ACMEDirectory string `json:"acme_directory,omitempty"`
+	ACMEEmail     string `json:"acme_email,omitempty"`
+	// ACMEHTTPPort for Angie >= 1.11 (acme_http_port); 0 writes a port-80
+	// server for older Angie.
+	ACMEHTTPPort int    `json:"acme_http_port,omitempty"`
+	CABundle     string `json:"ca_bundle,omitempty"`
+	Resolver     string `json:"resolver,omitempty"`
+	SiteFile     string `json:"site_file,omitempty"` // where init wrote it, relative to home
 }
 
 // Duration is a time.Duration written as "1.5s" in JSON.
@@ -74,6 +96,10 @@ type InitOptions struct {
 	Advertise string
 	CertFile  string
 	KeyFile   string
+	// Angie: production behind Angie. Listen becomes a loopback HTTP/1.1
+	// port (default 127.0.0.1:7080) and the node advertises https://Domain.
+	Angie *AngieSettings
+	NoQUIC bool
 }
 
 // Init makes a new home: key (0600), config, self-signed certificate
@@ -82,6 +108,9 @@ type InitOptions struct {
 func Init(home string, o InitOptions) (*Config, error) {
 	if err := wire.ValidDomain(o.Domain); err != nil {
 		return nil, Userf("%v", err)
+	}
+	if o.Angie != nil {
+		return initBehindAngie(home, o)
 	}
 	if o.Listen == "" {
 		o.Listen = "127.0.0.1:7443"
@@ -95,20 +124,11 @@ func Init(home string, o InitOptions) (*Config, error) {
 	if err := wire.ValidAddr(o.Advertise); err != nil {
 		return nil, Userf("--advertise: %v", err)
 	}
-	if _, err := os.Stat(filepath.Join(home, KeyFile)); err == nil {
-		return nil, Userf("%s already holds an identity (%s); use another --home", home, KeyFile)
-	}
-	if err := os.MkdirAll(filepath.Join(home, DataDir), 0o700); err != nil {
-		return nil, err
-	}
-	if err := os.Chmod(home, 0o700); err != nil {
-		return nil, err
-	}
-	id, err := identity.Generate(o.Domain)
+	id, err := newHome(home, o.Domain)
 	if err != nil {
 		return nil, err
 	}
-	cfg := &Config{Domain: o.Domain, Listen: o.Listen, Advertise: o.Advertise, CertFile: o.CertFile, KeyFile: o.KeyFile}
+	cfg := &Config{Domain: o.Domain, Listen: o.Listen, Advertise: o.Advertise, CertFile: o.CertFile, KeyFile: o.KeyFile, NoQUIC: o.NoQUIC}
 	if o.CertFile == "" {
 		host, _, _ := net.SplitHostPort(strings.TrimPrefix(o.Advertise, "https://"))
 		lhost, _, _ := net.SplitHostPort(o.Listen)
@@ -127,14 +147,59 @@ func Init(home string, o InitOptions) (*Config, error) {
 			return nil, err
 		}
 	}
+	return cfg, finishHome(home, id, cfg)
+}
+
+// initBehindAngie makes a production home: no certificate of its own
+// (Angie's ACME client gets one), a loopback HTTP/1.1 port for Angie's
+// proxy_pass, and https://Domain as the address peers use.
+func initBehindAngie(home string, o InitOptions) (*Config, error) {
+	if o.Listen == "" {
+		o.Listen = "127.0.0.1:7080"
+	}
+	host, _, err := net.SplitHostPort(o.Listen)
+	if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+		return nil, Userf("invalid --listen %q: behind Angie the node listens on a loopback host:port", o.Listen)
+	}
+	if o.CertFile != "" || o.KeyFile != "" {
+		return nil, Userf("--cert/--key are for standalone nodes; behind Angie the certificate comes from Angie's ACME client")
+	}
+	if o.Advertise == "" {
+		o.Advertise = "https://" + o.Domain
+	}
+	if err := wire.ValidAddr(o.Advertise); err != nil || !strings.HasPrefix(o.Advertise, "https://") {
+		return nil, Userf("--advertise %q: behind Angie peers reach the node at https://DOMAIN", o.Advertise)
+	}
+	id, err := newHome(home, o.Domain)
+	if err != nil {
+		return nil, err
+	}
+	cfg := &Config{Domain: o.Domain, Listen: o.Listen, Advertise: o.Advertise, BehindProxy: true, Angie: o.Angie}
+	return cfg, finishHome(home, id, cfg)
+}
+
+// newHome refuses a home that has an identity, makes the directories and
+// a new key.
+func newHome(home, domain string) (*identity.Identity, error) {
+	if _, err := os.Stat(filepath.Join(home, KeyFile)); err == nil {
+		return nil, Userf("%s already holds an identity (%s); use another --home", home, KeyFile)
+	}
+	if err := os.MkdirAll(filepath.Join(home, DataDir), 0o700); err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(home, 0o700); err != nil {
+		return nil, err
+	}
+	return identity.Generate(domain)
+}
+
+// finishHome writes the key (0600) and then the config, which marks the
+// home complete.
+func finishHome(home string, id *identity.Identity, cfg *Config) error {
 	if err := id.Save(filepath.Join(home, KeyFile)); err != nil {
-		return nil, err
+		return err
 	}
-	b, _ := json.MarshalIndent(cfg, "", "  ")
-	if err := writeFile(filepath.Join(home, ConfigFile), append(b, '\n'), 0o600); err != nil {
-		return nil, err
-	}
-	return cfg, nil
+	return SaveConfig(home, cfg)
 }
 
 // writeFile writes atomically: a temp file, fsync, rename.
@@ -183,16 +248,17 @@ func SaveConfig(home string, c *Config) error {
 	return writeFile(filepath.Join(home, ConfigFile), append(b, '\n'), 0o600)
 }
 
-func loadCert(home string, c *Config) (tls.Certificate, error) {
+// loadCerts loads the node's certificate pair, reloaded when the files
+// change. Behind a proxy the node has none.
+func loadCerts(home string, c *Config, log zerolog.Logger) (*transport.Certs, error) {
+	if c.BehindProxy {
+		return nil, nil
+	}
 	p := func(f string) string {
 		if filepath.IsAbs(f) {
 			return f
 		}
 		return filepath.Join(home, f)
 	}
-	cert, err := tls.LoadX509KeyPair(p(c.CertFile), p(c.KeyFile))
-	if err != nil {
-		return tls.Certificate{}, fmt.Errorf("load TLS certificate: %w", err)
-	}
-	return cert, nil
+	return transport.LoadCerts(p(c.CertFile), p(c.KeyFile), log)
 }

@@ -6,7 +6,6 @@ package node
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"net/http"
 	"path/filepath"
@@ -41,7 +40,7 @@ type Node struct {
 	st     *store.Store
 	client *transport.Client
 	server *transport.Server
-	cert   tls.Certificate
+	certs  *transport.Certs // nil behind a proxy
 	pin    string
 	now    func() time.Time
 	window wire.Window
@@ -90,13 +89,13 @@ func Open(home string, o Options) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	cert, err := loadCert(home, cfg)
+	certs, err := loadCerts(home, cfg, o.Log)
 	if err != nil {
 		return nil, err
 	}
 	pin := ""
-	if cfg.SelfSigned {
-		if pin, err = transport.PinOf(cert); err != nil {
+	if cfg.SelfSigned && certs != nil {
+		if pin, err = transport.PinOf(*certs.Current()); err != nil {
 			return nil, err
 		}
 	}
@@ -109,7 +108,7 @@ func Open(home string, o Options) (*Node, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	n := &Node{
-		home: home, cfg: *cfg, id: id, log: o.Log, st: st, cert: cert, pin: pin,
+		home: home, cfg: *cfg, id: id, log: o.Log, st: st, certs: certs, pin: pin,
 		now: o.Now, window: wire.DefaultWindow,
 		swarms: map[string]*swarm{}, dir: map[string]wire.Member{},
 		client: transport.NewClient(o.Client),
@@ -125,7 +124,7 @@ func Open(home string, o Options) (*Node, error) {
 	n.arrival = n.lastArrival()
 	n.out = newOutbox(n)
 	if o.Serve {
-		srv, err := transport.Listen(cfg.Listen, cert, n.PeerHandler(), o.Log)
+		srv, err := transport.Listen(cfg.Listen, n.PeerHandler(), transport.ListenOptions{Certs: certs, NoQUIC: cfg.NoQUIC, Log: o.Log})
 		if err != nil {
 			n.Close()
 			return nil, err

@@ -95,15 +95,34 @@ func (n *Node) handleMessages(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	writeJSON(w, 200, wire.BatchReply{Results: n.receive(r.Context(), b.Envelopes)})
+	writeJSON(w, 200, wire.BatchReply{Results: n.receive(r.Context(), b.Envelopes, n.remoteIP(r))})
 }
 
-// remoteIP is the peer's address. X-Forwarded-For is not trusted here; the
-// behind-proxy mode decides that (DESIGN §1).
-func remoteIP(r *http.Request) string {
+// remoteIP is the address a request came from. Behind a proxy the TCP
+// peer is the proxy on loopback, and the true peer is the last
+// X-Forwarded-For entry (the one the proxy itself wrote; Angie's site
+// overwrites the header). The header is believed only when the node is
+// configured as behind a proxy and the connection comes from loopback:
+// anyone else could write it (DESIGN §1).
+func (n *Node) remoteIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		return r.RemoteAddr
+		host = r.RemoteAddr
+	}
+	if !n.cfg.BehindProxy {
+		return host
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		return host
+	}
+	xff := r.Header.Values("X-Forwarded-For")
+	if len(xff) == 0 {
+		return host
+	}
+	parts := strings.Split(xff[len(xff)-1], ",")
+	last := strings.TrimSpace(parts[len(parts)-1])
+	if ip := net.ParseIP(last); ip != nil {
+		return ip.String()
 	}
 	return host
 }
@@ -116,7 +135,7 @@ func (n *Node) handleJoinHTTP(w http.ResponseWriter, r *http.Request) {
 	if jb <= 0 {
 		jb = 5
 	}
-	if !n.limiter(&n.joinLim, remoteIP(r), rate.Limit(jr), jb).Allow() {
+	if !n.limiter(&n.joinLim, n.remoteIP(r), rate.Limit(jr), jb).Allow() {
 		w.Header().Set("Retry-After", "10")
 		writeErr(w, http.StatusTooManyRequests, "too many join attempts; retry later")
 		return
@@ -161,6 +180,7 @@ func (n *Node) handlePing(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	n.pres.put(p.From, p, 0, n.now())
+	n.pres.from(p.From, n.remoteIP(r))
 	writeJSON(w, 200, n.presencePayload(p.From))
 }
 

@@ -19,6 +19,9 @@ type Presence struct {
 	Status   string  `json:"status,omitempty"` // the agent's status line (peer text)
 	LastSeen string  `json:"last_seen,omitempty"`
 	RTTms    float64 `json:"rtt_ms,omitempty"`
+	// From is the network address the peer's last verified request came
+	// from (through a proxy: the address the proxy saw).
+	From string `json:"from,omitempty"`
 }
 
 type seen struct {
@@ -30,9 +33,19 @@ type seen struct {
 type presenceBook struct {
 	mu    sync.Mutex
 	peers map[string]seen
+	addrs map[string]string
 }
 
-func newPresenceBook() *presenceBook { return &presenceBook{peers: map[string]seen{}} }
+func newPresenceBook() *presenceBook {
+	return &presenceBook{peers: map[string]seen{}, addrs: map[string]string{}}
+}
+
+// from notes where a verified request of domain came from.
+func (b *presenceBook) from(domain, addr string) {
+	b.mu.Lock()
+	b.addrs[domain] = addr
+	b.mu.Unlock()
+}
 
 func (b *presenceBook) put(domain string, p *wire.Presence, rtt time.Duration, at time.Time) {
 	b.mu.Lock()
@@ -48,11 +61,12 @@ func (b *presenceBook) put(domain string, p *wire.Presence, rtt time.Duration, a
 func (b *presenceBook) get(domain string, now time.Time, hb time.Duration) Presence {
 	b.mu.Lock()
 	s, ok := b.peers[domain]
+	addr := b.addrs[domain]
 	b.mu.Unlock()
 	if !ok {
-		return Presence{State: "unknown"}
+		return Presence{State: "unknown", From: addr}
 	}
-	p := Presence{State: s.state, Status: s.status, LastSeen: s.at.UTC().Format(time.RFC3339), RTTms: ms(s.rtt)}
+	p := Presence{State: s.state, Status: s.status, LastSeen: s.at.UTC().Format(time.RFC3339), RTTms: ms(s.rtt), From: addr}
 	if now.Sub(s.at) > 3*hb {
 		p.State = "offline"
 	}

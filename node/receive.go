@@ -40,7 +40,9 @@ func reject(reason string, retry bool) verdict {
 
 // receive checks a batch and commits the accepted envelopes durably before
 // it returns: the reply is the ack.
-func (n *Node) receive(ctx context.Context, envs []wire.Signed) []wire.Result {
+// from is the network address the batch came from, noted per verified
+// sender so a user can see where a peer really is.
+func (n *Node) receive(ctx context.Context, envs []wire.Signed, from string) []wire.Result {
 	vs := make([]verdict, len(envs))
 	for i, e := range envs {
 		vs[i] = n.check(e)
@@ -67,6 +69,9 @@ func (n *Node) receive(ctx context.Context, envs []wire.Signed) []wire.Result {
 	out := make([]wire.Result, len(vs))
 	for i, v := range vs {
 		out[i] = v.res
+		if v.sender != "" && v.res.Status != wire.Rejected {
+			n.pres.from(v.sender, from)
+		}
 	}
 	return out
 }

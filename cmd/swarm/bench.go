@@ -391,7 +391,7 @@ func cmdBenchPeer(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cert, err := tls.LoadX509KeyPair(filepath.Join(f["dir"], "cert.pem"), filepath.Join(f["dir"], "key.pem"))
+	certs, err := transport.LoadCerts(filepath.Join(f["dir"], "cert.pem"), filepath.Join(f["dir"], "key.pem"), zerolog.Nop())
 	if err != nil {
 		return err
 	}
@@ -400,7 +400,7 @@ func cmdBenchPeer(ctx context.Context, args []string, stdout io.Writer) error {
 		w.Header().Set("Content-Type", "application/json")
 		io.WriteString(w, `{"ok":true}`)
 	})
-	srv, err := transport.Listen("127.0.0.1:0", cert, h, zerolog.Nop())
+	srv, err := transport.Listen("127.0.0.1:0", h, transport.ListenOptions{Certs: certs, Log: zerolog.Nop()})
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/agent-swarm/agent-swarm/angie"
 	"io"
 	"os"
 	"os/signal"
@@ -55,6 +56,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = cmdMCP(ctx, g, rest[1:], stdin, stdout, stderr)
 	case "bench":
 		err = cmdBench(ctx, g, rest[1:], stdout, stderr)
+	case "angie":
+		err = cmdAngie(g, rest[1:], stdout, stderr)
 	case "bench-peer":
 		err = cmdBenchPeer(ctx, rest[1:], stdout)
 	case "version":
@@ -189,16 +192,21 @@ func parseFlags(args []string, bools map[string]bool) (map[string]string, []stri
 }
 
 func cmdInit(g globals, args []string, stdout io.Writer) error {
-	f, pos, err := parseFlags(args, nil)
+	f, pos, err := parseFlags(args, map[string]bool{"angie": true, "no-quic": true})
 	if err != nil {
 		return err
 	}
 	if len(pos) > 0 {
 		return usagef("init takes no positional arguments (got %q)", pos[0])
 	}
+	prod := f["angie"] == "true"
 	for k := range f {
 		switch k {
-		case "domain", "listen", "advertise", "cert", "key":
+		case "domain", "listen", "advertise", "cert", "key", "angie", "no-quic":
+		case "acme-email", "acme-directory", "acme-http-port", "angie-version":
+			if !prod {
+				return usagef("init: --%s is for production nodes behind Angie; add --angie", k)
+			}
 		default:
 			return usagef("init: unknown flag --%s", k)
 		}
@@ -206,12 +214,32 @@ func cmdInit(g globals, args []string, stdout io.Writer) error {
 	if f["domain"] == "" {
 		return usagef("init needs --domain NAME (e.g. agent-a.example.com)")
 	}
-	cfg, err := node.Init(g.home, node.InitOptions{Domain: f["domain"], Listen: f["listen"], Advertise: f["advertise"], CertFile: f["cert"], KeyFile: f["key"]})
+	o := node.InitOptions{Domain: f["domain"], Listen: f["listen"], Advertise: f["advertise"], CertFile: f["cert"], KeyFile: f["key"], NoQUIC: f["no-quic"] == "true"}
+	if prod {
+		if o.Angie, err = angieSettings(f); err != nil {
+			return err
+		}
+		// Refuse bad ACME settings before anything is written.
+		if _, err := angie.Render(siteFor(&node.Config{Domain: o.Domain, Listen: "127.0.0.1:7080", Angie: o.Angie})); err != nil {
+			return node.Userf("%v", err)
+		}
+	}
+	cfg, err := node.Init(g.home, o)
 	if err != nil {
 		return err
 	}
+	site := ""
+	if prod {
+		if site, err = writeSite(g.home, cfg); err != nil {
+			return err
+		}
+	}
 	if g.json {
-		return json.NewEncoder(stdout).Encode(map[string]any{"home": g.home, "domain": cfg.Domain, "listen": cfg.Listen, "advertise": cfg.Advertise})
+		return json.NewEncoder(stdout).Encode(map[string]any{"home": g.home, "domain": cfg.Domain, "listen": cfg.Listen, "advertise": cfg.Advertise, "angie_site": site})
+	}
+	if prod {
+		printNextSteps(stdout, g.home, cfg, site)
+		return nil
 	}
 	fmt.Fprintf(stdout, "initialised %s in %s\nlisten %s, advertised as %s\nnext: swarm serve --home %s\n", cfg.Domain, g.home, cfg.Listen, cfg.Advertise, g.home)
 	return nil
@@ -396,7 +424,12 @@ func cliArgs(op *ops.Op, args []string, stdin io.Reader) (map[string]any, error)
 func usage(w io.Writer) {
 	fmt.Fprint(w, `swarm: peer-to-peer messaging for AI coding agents
 
-  swarm init --domain NAME [--listen HOST:PORT] [--advertise ADDR]
+  swarm init --domain NAME [--listen HOST:PORT] [--advertise ADDR] [--cert FILE --key FILE] [--no-quic]
+      standalone node: HTTP/3 (and HTTPS over TCP) itself, self-signed unless --cert/--key (reloaded when they change)
+  swarm init --domain NAME --angie [--acme-email E] [--acme-directory URL] [--angie-version 1.11]
+      production node behind Angie: loopback HTTP/1.1, writes the Angie site and prints the steps left
+  swarm angie config [--write] | swarm angie check [--angie PATH]
+      print or rewrite the Angie site from the config; run angie -t on it
   swarm serve [--mcp-listen 127.0.0.1:PORT]   run the node daemon (optionally MCP over streamable HTTP, bearer token in HOME/mcp.token)
   swarm demo                  three nodes on loopback, every operation, then exit
   swarm bench [--n N] [--quick]   raw HTTP/3 beside the node: round trip, fan-out, idle RSS, with ratios

@@ -3,6 +3,8 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -39,6 +41,7 @@ func TestScripts(t *testing.T) {
 			"jsonlen":    cmdJSONLen,
 			"jsonfield":  cmdJSONField,
 			"sendmany":   cmdSendMany,
+			"httpget":    cmdHTTPGet,
 		},
 	})
 }
@@ -127,5 +130,28 @@ func cmdSendMany(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(err)
 	for i := 0; i < n; i++ {
 		ts.Check(ts.Exec("swarm", "--home", args[0], "send", "--swarm", args[1], fmt.Sprintf("durable %d", i)))
+	}
+}
+
+// httpget URL: a plain HTTP GET (what Angie's proxy_pass does to a node
+// behind it); the body goes to stdout. Retries for up to 10 s while the
+// server comes up; a non-2xx status fails unless negated.
+func cmdHTTPGet(ts *testscript.TestScript, neg bool, args []string) {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get(args[0])
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			ts.Stdout().Write(b)
+			if ok := resp.StatusCode/100 == 2; ok == neg {
+				ts.Fatalf("GET %s: %d %s", args[0], resp.StatusCode, b)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("GET %s: %v", args[0], err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -56,6 +56,9 @@ func textMembers(ms []node.MemberInfo) string {
 		if m.Muted {
 			tag += " [muted]"
 		}
+		if m.From != "" {
+			tag += " (from " + m.From + ")"
+		}
 		fmt.Fprintf(&b, "%-30s %s  %-8s %s%s\n", m.Domain, m.Fingerprint, m.State, m.Status, tag)
 	}
 	return strings.TrimRight(b.String(), "\n")

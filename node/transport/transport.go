@@ -30,9 +30,11 @@ func quicConfig() *quic.Config {
 	}
 }
 
-// Server serves a handler on HTTP/3 (UDP) and HTTPS (TCP) on one port.
+// Server serves the peer API: HTTP/3 on UDP and HTTPS (HTTP/2) over TCP on
+// one port in standalone mode, or plain HTTP/1.1 on a loopback port when a
+// proxy in front terminates TLS and QUIC (behind-Angie mode).
 type Server struct {
-	h3   *http3.Server
+	h3   *http3.Server // nil without QUIC
 	tcp  *http.Server
 	udp  net.PacketConn
 	ln   net.Listener
@@ -42,51 +44,90 @@ type Server struct {
 	addr string
 }
 
-// Listen binds addr on UDP and the same port on TCP and starts serving.
-func Listen(addr string, cert tls.Certificate, h http.Handler, log zerolog.Logger) (*Server, error) {
-	udp, err := net.ListenPacket("udp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("listen udp %s: %w", addr, err)
+// ListenOptions say how to serve.
+type ListenOptions struct {
+	// Certs for TLS. Nil means plain HTTP/1.1, allowed only on loopback:
+	// the proxy in front is the TLS endpoint.
+	Certs *Certs
+	// NoQUIC serves only HTTPS over TCP (a host whose UDP is blocked).
+	NoQUIC bool
+	Log    zerolog.Logger
+}
+
+// Listen binds addr and starts serving h.
+func Listen(addr string, h http.Handler, o ListenOptions) (*Server, error) {
+	if o.Certs == nil {
+		return listenPlain(addr, h, o.Log)
 	}
-	// The TCP fallback uses the port UDP got, so an address ending in :0
-	// still yields one port for both.
-	ln, err := net.Listen("tcp", udp.LocalAddr().String())
-	if err != nil {
-		udp.Close()
-		return nil, fmt.Errorf("listen tcp %s: %w", udp.LocalAddr(), err)
-	}
-	tlsConf := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS13}
-	s := &Server{
-		udp:  udp,
-		ln:   ln,
-		log:  log,
-		errc: make(chan error, 2),
-		addr: udp.LocalAddr().String(),
-		h3: &http3.Server{
+	s := &Server{log: o.Log, errc: make(chan error, 2)}
+	tlsConf := &tls.Config{GetCertificate: o.Certs.GetCertificate, MinVersion: tls.VersionTLS13}
+	tcpAddr := addr
+	if !o.NoQUIC {
+		udp, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			return nil, fmt.Errorf("listen udp %s: %w", addr, err)
+		}
+		// TCP takes the port UDP got, so an address ending in :0 still
+		// yields one port for both.
+		s.udp, tcpAddr = udp, udp.LocalAddr().String()
+		s.h3 = &http3.Server{
 			TLSConfig:      http3.ConfigureTLSConfig(tlsConf),
 			QUICConfig:     quicConfig(),
 			Handler:        h,
 			MaxHeaderBytes: 16 << 10,
 			IdleTimeout:    90 * time.Second,
-		},
+		}
 	}
-	s.tcp = &http.Server{
-		Handler:           altSvc(h, s.h3),
-		TLSConfig:         tlsConf.Clone(),
+	ln, err := net.Listen("tcp", tcpAddr)
+	if err != nil {
+		if s.udp != nil {
+			s.udp.Close()
+		}
+		return nil, fmt.Errorf("listen tcp %s: %w", tcpAddr, err)
+	}
+	s.ln, s.addr = ln, ln.Addr().String()
+	tcpTLS := tlsConf.Clone()
+	tcpTLS.NextProtos = []string{"h2", "http/1.1"}
+	s.tcp = newHTTPServer(altSvc(h, s.h3))
+	s.tcp.TLSConfig = tcpTLS
+	if s.h3 != nil {
+		go func() { s.errc <- s.h3.Serve(s.udp) }()
+	}
+	go func() { s.errc <- s.tcp.ServeTLS(ln, "", "") }()
+	return s, nil
+}
+
+// listenPlain serves HTTP/1.1 without TLS for a proxy on the same host.
+func listenPlain(addr string, h http.Handler, log zerolog.Logger) (*Server, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+		return nil, fmt.Errorf("behind a proxy the node listens on a loopback address, not %q: X-Forwarded-For is trusted only from loopback", addr)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen tcp %s: %w", addr, err)
+	}
+	s := &Server{ln: ln, log: log, errc: make(chan error, 1), addr: ln.Addr().String(), tcp: newHTTPServer(h)}
+	go func() { s.errc <- s.tcp.Serve(ln) }()
+	return s, nil
+}
+
+func newHTTPServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       90 * time.Second,
 		MaxHeaderBytes:    16 << 10,
-		ErrorLog:          nil,
 	}
-	go func() { s.errc <- s.h3.Serve(udp) }()
-	go func() { s.errc <- s.tcp.ServeTLS(ln, "", "") }()
-	return s, nil
 }
 
 // altSvc advertises HTTP/3 to clients that came over TCP.
 func altSvc(h http.Handler, h3 *http3.Server) http.Handler {
+	if h3 == nil {
+		return h
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_ = h3.SetQUICHeaders(w.Header())
 		h.ServeHTTP(w, r)
@@ -103,10 +144,15 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.once.Do(func() {
 		// HTTP/3 first: it sends GOAWAY so peers stop opening streams,
 		// then TCP, then the sockets (the order caddy uses).
-		e1 := s.h3.Shutdown(ctx)
+		var e1 error
+		if s.h3 != nil {
+			e1 = s.h3.Shutdown(ctx)
+		}
 		e2 := s.tcp.Shutdown(ctx)
-		s.h3.Close()
-		s.udp.Close()
+		if s.h3 != nil {
+			s.h3.Close()
+			s.udp.Close()
+		}
 		err = errors.Join(ignoreClosed(e1), ignoreClosed(e2))
 	})
 	return err
@@ -141,12 +187,21 @@ func (p Peer) hostport() string {
 	return h
 }
 
-// Client dials peers over HTTP/3 and keeps one connection per peer.
+// Client dials peers over HTTP/3 and keeps one connection per peer. When
+// a peer cannot be reached over QUIC (UDP blocked on its side or ours), it
+// sends over HTTP/2 on TCP to the same origin instead, remembers that for
+// the peer, and tries HTTP/3 again after RetryH3.
 type Client struct {
-	h3   *http3.Transport
-	hc   *http.Client
+	h3      *http3.Transport
+	h2      *http.Transport
+	hc3     *http.Client
+	hc2     *http.Client
+	retryH3 time.Duration
+	now     func() time.Time
+
 	mu   sync.RWMutex
-	pins map[string]string // host:port -> pin
+	pins map[string]string    // host:port -> pin
+	tcp  map[string]time.Time // host:port -> when to try HTTP/3 again
 	once sync.Once
 }
 
@@ -154,50 +209,139 @@ type Client struct {
 type ClientOptions struct {
 	RootCAs *x509.CertPool // for WebPKI peers; nil means the system roots
 	Timeout time.Duration  // per request; 0 means 15 s
+	// RetryH3 is how long a peer that needed TCP is sent to over TCP
+	// before HTTP/3 is tried again; 0 means 10 minutes.
+	RetryH3 time.Duration
 }
+
+// quicHandshakeTimeout bounds how long an unanswered QUIC handshake delays
+// the fallback to TCP.
+const quicHandshakeTimeout = 3 * time.Second
 
 // NewClient makes a client.
 func NewClient(o ClientOptions) *Client {
-	c := &Client{pins: map[string]string{}}
+	c := &Client{pins: map[string]string{}, tcp: map[string]time.Time{}, retryH3: o.RetryH3, now: time.Now}
+	if c.retryH3 <= 0 {
+		c.retryH3 = 10 * time.Minute
+	}
 	base := &tls.Config{RootCAs: o.RootCAs, MinVersion: tls.VersionTLS13}
-	c.h3 = &http3.Transport{
-		TLSClientConfig: base,
-		QUICConfig:      quicConfig(),
-		Dial:            c.dial,
+	qc := quicConfig()
+	qc.HandshakeIdleTimeout = quicHandshakeTimeout
+	c.h3 = &http3.Transport{TLSClientConfig: base, QUICConfig: qc, Dial: c.dial}
+	c.h2 = &http.Transport{
+		TLSClientConfig:     base,
+		DialTLSContext:      c.dialTCP,
+		ForceAttemptHTTP2:   true,
+		MaxIdleConnsPerHost: 4,
+		IdleConnTimeout:     90 * time.Second,
+		TLSHandshakeTimeout: 10 * time.Second,
 	}
 	if o.Timeout == 0 {
 		o.Timeout = 15 * time.Second
 	}
-	c.hc = &http.Client{Transport: c.h3, Timeout: o.Timeout}
+	c.hc3 = &http.Client{Transport: c.h3, Timeout: o.Timeout}
+	c.hc2 = &http.Client{Transport: c.h2, Timeout: o.Timeout}
 	return c
 }
 
-// dial verifies a pinned peer by its pin instead of by a CA. Verification
-// is never skipped: InsecureSkipVerify only hands the check to verifyPin.
-func (c *Client) dial(ctx context.Context, addr string, tlsCfg *tls.Config, cfg *quic.Config) (*quic.Conn, error) {
+// tlsFor is the TLS config for addr: by pin when the membership log gives
+// one, else WebPKI. Verification is never skipped: InsecureSkipVerify
+// only hands the check to verifyPin.
+func (c *Client) tlsFor(addr string, base *tls.Config) *tls.Config {
 	c.mu.RLock()
 	pin := c.pins[addr]
 	c.mu.RUnlock()
-	if pin != "" {
-		tlsCfg = tlsCfg.Clone()
-		tlsCfg.InsecureSkipVerify = true
-		tlsCfg.VerifyConnection = verifyPin(pin)
+	if pin == "" {
+		return base
 	}
-	return quic.DialAddrEarly(ctx, addr, tlsCfg, cfg)
+	cfg := base.Clone()
+	cfg.InsecureSkipVerify = true
+	cfg.VerifyConnection = verifyPin(pin)
+	return cfg
+}
+
+func (c *Client) dial(ctx context.Context, addr string, tlsCfg *tls.Config, cfg *quic.Config) (*quic.Conn, error) {
+	return quic.DialAddrEarly(ctx, addr, c.tlsFor(addr, tlsCfg), cfg)
+}
+
+func (c *Client) dialTCP(ctx context.Context, network, addr string) (net.Conn, error) {
+	cfg := c.tlsFor(addr, c.h2.TLSClientConfig).Clone()
+	cfg.NextProtos = []string{"h2", "http/1.1"}
+	if cfg.ServerName == "" {
+		cfg.ServerName, _, _ = net.SplitHostPort(addr)
+	}
+	d := tls.Dialer{Config: cfg}
+	return d.DialContext(ctx, network, addr)
+}
+
+// Via says how the next request to p goes: "h3" or "h2" (TCP fallback).
+func (c *Client) Via(p Peer) string {
+	if c.overTCP(p.hostport()) {
+		return "h2"
+	}
+	return "h3"
+}
+
+func (c *Client) overTCP(hp string) bool {
+	c.mu.RLock()
+	until, ok := c.tcp[hp]
+	c.mu.RUnlock()
+	return ok && c.now().Before(until)
+}
+
+func (c *Client) setTCP(hp string, on bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if on {
+		c.tcp[hp] = c.now().Add(c.retryH3)
+	} else {
+		delete(c.tcp, hp)
+	}
+}
+
+// unreachable reports a QUIC failure that TCP may get around: no answer
+// to the handshake, or a socket error. A refused certificate is not one.
+func unreachable(err error) bool {
+	var hto *quic.HandshakeTimeoutError
+	var ito *quic.IdleTimeoutError
+	var op *net.OpError
+	return errors.As(err, &hto) || errors.As(err, &ito) || errors.As(err, &op)
 }
 
 // Do sends one request to a peer and reads the whole reply (at most
-// maxReply bytes).
+// maxReply bytes). Requests are safe to repeat (envelopes carry IDs the
+// receiver deduplicates), so a request that failed on QUIC is sent again
+// over TCP.
 func (c *Client) Do(ctx context.Context, p Peer, method, path string, body []byte, hdr http.Header, maxReply int64) (int, []byte, error) {
 	hp := p.hostport()
 	c.mu.Lock()
 	if old, ok := c.pins[hp]; ok && old != p.Pin {
-		// A different peer (or a new certificate) at this address: the
-		// cached connection was verified against the old pin.
+		// A different peer (or a new certificate) at this address: cached
+		// connections were verified against the old pin.
 		c.h3.CloseIdleConnections()
+		c.h2.CloseIdleConnections()
 	}
 	c.pins[hp] = p.Pin
 	c.mu.Unlock()
+	if c.overTCP(hp) {
+		return c.do(ctx, c.hc2, p, method, path, body, hdr, maxReply)
+	}
+	code, b, err := c.do(ctx, c.hc3, p, method, path, body, hdr, maxReply)
+	if err == nil || !unreachable(err) || ctx.Err() != nil {
+		if err == nil {
+			c.setTCP(hp, false)
+		}
+		return code, b, err
+	}
+	code, b, err2 := c.do(ctx, c.hc2, p, method, path, body, hdr, maxReply)
+	if err2 != nil {
+		return code, b, fmt.Errorf("HTTP/3: %v; HTTP/2 over TCP: %w", err, err2)
+	}
+	c.setTCP(hp, true)
+	return code, b, nil
+}
+
+func (c *Client) do(ctx context.Context, hc *http.Client, p Peer, method, path string, body []byte, hdr http.Header, maxReply int64) (int, []byte, error) {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
@@ -212,7 +356,7 @@ func (c *Client) Do(ctx context.Context, p Peer, method, path string, body []byt
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := c.hc.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -230,6 +374,9 @@ func (c *Client) Do(ctx context.Context, p Peer, method, path string, body []byt
 // Close closes every connection. Safe to call twice.
 func (c *Client) Close() error {
 	var err error
-	c.once.Do(func() { err = c.h3.Close() })
+	c.once.Do(func() {
+		c.h2.CloseIdleConnections()
+		err = c.h3.Close()
+	})
 	return err
 }
