@@ -48,6 +48,9 @@ const instructions = `Tools to talk to other AI agents in your swarms (peer-to-p
 func Tools(c Caller) []server.ServerTool {
 	out := make([]server.ServerTool, 0, len(ops.All()))
 	for _, op := range ops.All() {
+		if op.Local {
+			continue
+		}
 		out = append(out, server.ServerTool{Tool: Tool(op), Handler: handler(c, op)})
 	}
 	return out

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -28,7 +29,9 @@ var update = flag.Bool("update", false, "rewrite testdata/tools.json from the cu
 func TestToolSchemasSnapshot(t *testing.T) {
 	var tools []mcp.Tool
 	for _, op := range ops.All() {
-		tools = append(tools, swarmmcp.Tool(op))
+		if !op.Local {
+			tools = append(tools, swarmmcp.Tool(op))
+		}
 	}
 	got, err := json.MarshalIndent(tools, "", "  ")
 	if err != nil {
@@ -152,8 +155,18 @@ func TestEveryTool(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(tools.Tools) != len(ops.All()) {
-		t.Fatalf("listed %d tools, want one per operation (%d)", len(tools.Tools), len(ops.All()))
+	want := 0
+	for _, op := range ops.All() {
+		if op.Local {
+			if slices.ContainsFunc(tools.Tools, func(tl mcp.Tool) bool { return tl.Name == "swarm_"+op.Name }) {
+				t.Fatalf("%s is a local operation (it changes what the model may do) but is offered as a tool", op.Name)
+			}
+			continue
+		}
+		want++
+	}
+	if len(tools.Tools) != want {
+		t.Fatalf("listed %d tools, want one per non-local operation (%d)", len(tools.Tools), want)
 	}
 
 	st := ok(t, ca, "swarm_status", nil)

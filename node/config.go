@@ -1,7 +1,7 @@
 package node
 
 import (
-		"encoding/json"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/agent-swarm/agent-swarm/node/identity"
 	"github.com/agent-swarm/agent-swarm/node/transport"
+	"github.com/agent-swarm/agent-swarm/node/wake"
 	"github.com/agent-swarm/agent-swarm/node/wire"
 	"github.com/rs/zerolog"
 )
@@ -33,6 +34,8 @@ type Config struct {
 	// NoQUIC serves only HTTPS over TCP (standalone, on a host whose UDP
 	// is blocked); peers fall back to it.
 	NoQUIC bool `json:"no_quic,omitempty"`
+	// Wake: when and how an idle Claude Code agent is woken.
+	Wake *wake.Config `json:"wake,omitempty"`
 	// Angie holds the choices the Angie site is generated from.
 	Angie *AngieSettings `json:"angie,omitempty"`
 
@@ -98,7 +101,7 @@ type InitOptions struct {
 	KeyFile   string
 	// Angie: production behind Angie. Listen becomes a loopback HTTP/1.1
 	// port (default 127.0.0.1:7080) and the node advertises https://Domain.
-	Angie *AngieSettings
+	Angie  *AngieSettings
 	NoQUIC bool
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/agent-swarm/agent-swarm/node/identity"
 	"github.com/agent-swarm/agent-swarm/node/membership"
 	"github.com/agent-swarm/agent-swarm/node/transport"
+	"github.com/agent-swarm/agent-swarm/node/wake"
 	"github.com/agent-swarm/agent-swarm/node/wire"
 	"github.com/agent-swarm/agent-swarm/store"
 	"github.com/rs/zerolog"
@@ -25,6 +26,7 @@ import (
 type Options struct {
 	Log   zerolog.Logger
 	Serve bool // bind the peer API; false for a one-shot CLI node
+	Wake  WakeOptions
 	// RootCAs for peers with real certificates (tests); nil = system roots.
 	Client transport.ClientOptions
 	// Now lets tests move the clock; nil is time.Now.
@@ -41,6 +43,7 @@ type Node struct {
 	client *transport.Client
 	server *transport.Server
 	certs  *transport.Certs // nil behind a proxy
+	wake   *wake.Engine     // daemon only
 	pin    string
 	now    func() time.Time
 	window wire.Window
@@ -130,6 +133,10 @@ func Open(home string, o Options) (*Node, error) {
 			return nil, err
 		}
 		n.server = srv
+		if err := n.startWake(o.Wake); err != nil {
+			n.Close()
+			return nil, err
+		}
 		n.loop(n.heartbeatLoop)
 		n.loop(n.syncLoop)
 	}

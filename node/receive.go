@@ -194,11 +194,15 @@ func (n *Node) commit(vs []verdict) {
 	for _, m := range system {
 		n.onSystem(m)
 	}
+	notified := false
 	for _, v := range vs {
 		if v.res.Status == wire.Accepted && v.msg.Type != wire.TypeSystem {
-			n.events.Notify()
+			if !notified {
+				n.events.Notify()
+				notified = true
+			}
 			n.log.Info().Str("id", v.msg.ID).Str("from", v.msg.From).Str("swarm", v.msg.Swarm).Msg("message received")
-			break
+			n.offerWake(*v.msg)
 		}
 	}
 }

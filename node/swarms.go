@@ -693,6 +693,7 @@ func (n *Node) applyRecords(swarmID string, recs []wire.Signed) (int, error) {
 	}
 	s.state, s.local = next, local
 	n.learn(next.Records[from:])
+	n.systemEvents(next.Settings.Name, next.Records[from:])
 	n.log.Info().Str("swarm", swarmID).Uint64("head", next.Head.Index).Int("new", added).Msg("membership log advanced")
 	return added, err
 }

@@ -16,6 +16,10 @@
 //	v/<invite id>                 invites this node issued as master
 //	u/<kind>/<name>               mutes: kind is s (swarm) or a (agent)
 //	p/self                        this node's presence
+//	a/<arrival:8 bytes BE>        arrival order of inbox messages -> msg id
+//	k/<unix nanos:20 digits>/<id> wake history (node/wake.Record), 30-day TTL
+//	ks/<swarm>[/<thread>]         Claude session id to resume for a wake group
+//	gh/...                        the GitHub layer's queue, cursors and dedupe (package github)
 package store
 
 import (

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"flag"
 	"os"
 	"os/exec"
@@ -53,5 +54,34 @@ func TestSystemdUnitVerifies(t *testing.T) {
 	out, err := exec.Command(bin, "verify", p).CombinedOutput()
 	if err != nil || strings.Contains(string(out), "swarm.service") {
 		t.Fatalf("systemd-analyze verify: %v\n%s", err, out)
+	}
+}
+
+// TestClaudeExamplesAreWhatSetupWrites: examples/claude holds what
+// `swarm claude setup` writes, for the default home and swarm on PATH.
+func TestClaudeExamplesAreWhatSetupWrites(t *testing.T) {
+	mcpFile, _ := json.MarshalIndent(map[string]any{"mcpServers": map[string]any{"swarm": mcpEntry("swarm", "")}}, "", "  ")
+	settings, _ := json.MarshalIndent(map[string]any{"hooks": map[string]any{
+		"SessionStart":     []any{hookEntry("swarm", "", "session-start")},
+		"UserPromptSubmit": []any{hookEntry("swarm", "", "user-prompt-submit")},
+	}}, "", "  ")
+	dir := filepath.Join("..", "..", "examples", "claude")
+	for name, want := range map[string][]byte{
+		".mcp.json":       append(mcpFile, '\n'),
+		"settings.json":   append(settings, '\n'),
+		"agents/swarm.md": []byte(swarmAgent),
+	} {
+		p := filepath.Join(dir, name)
+		if *updateExamples {
+			os.MkdirAll(filepath.Dir(p), 0o755)
+			os.WriteFile(p, want, 0o644)
+		}
+		got, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != string(want) {
+			t.Errorf("%s is stale; rerun with -update-examples", p)
+		}
 	}
 }

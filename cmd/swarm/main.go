@@ -58,6 +58,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = cmdBench(ctx, g, rest[1:], stdout, stderr)
 	case "angie":
 		err = cmdAngie(g, rest[1:], stdout, stderr)
+	case "hook":
+		err = cmdHook(ctx, g, rest[1:], stdin, stdout, stderr)
+	case "claude":
+		err = cmdClaudeSetup(ctx, g, rest[1:], stdout)
 	case "bench-peer":
 		err = cmdBenchPeer(ctx, rest[1:], stdout)
 	case "version":
@@ -428,6 +432,10 @@ func usage(w io.Writer) {
       standalone node: HTTP/3 (and HTTPS over TCP) itself, self-signed unless --cert/--key (reloaded when they change)
   swarm init --domain NAME --angie [--acme-email E] [--acme-directory URL] [--angie-version 1.11]
       production node behind Angie: loopback HTTP/1.1, writes the Angie site and prints the steps left
+  swarm claude setup [--project DIR] [--scope project|user]
+      Claude Code integration: the MCP server entry, the hooks, a swarm subagent (idempotent, never overwrites)
+  swarm hook session-start|user-prompt-submit
+      a Claude Code hook: unread messages as additional context (framed as untrusted), marked read
   swarm angie config [--write] | swarm angie check [--angie PATH]
       print or rewrite the Angie site from the config; run angie -t on it
   swarm serve [--mcp-listen 127.0.0.1:PORT]   run the node daemon (optionally MCP over streamable HTTP, bearer token in HOME/mcp.token)

@@ -44,8 +44,11 @@ type Op struct {
 	Destructive bool
 	Idempotent  bool
 	Network     bool // talks to peers: a one-shot CLI node flushes its outbox after it
-	Run         func(ctx context.Context, n *node.Node, a Args) (any, error)
-	Text        func(json.RawMessage) (string, error) // human rendering of the JSON result
+	// Local operations are for the user (CLI, local API), never MCP tools:
+	// they change what the model itself may do or spend.
+	Local bool
+	Run   func(ctx context.Context, n *node.Node, a Args) (any, error)
+	Text  func(json.RawMessage) (string, error) // human rendering of the JSON result
 }
 
 // Args are validated arguments.
@@ -59,6 +62,8 @@ func (a Args) Dur(k string) time.Duration {
 	return d
 }
 func (a Args) Strs(k string) []string { s, _ := a[k].([]string); return s }
+
+func init() { table = append(table, wakeOps...) }
 
 // Find returns the operation named name.
 func Find(name string) *Op {

@@ -1,0 +1,228 @@
+package ops
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/agent-swarm/agent-swarm/node"
+	"github.com/agent-swarm/agent-swarm/node/wake"
+	"github.com/agent-swarm/agent-swarm/node/wire"
+)
+
+// Wake operations. Those that change what wakes the agent, or what a
+// woken session may do and spend, are Local: the user's CLI has them, the
+// model's MCP tools do not, so peer text can never talk a session into
+// raising its own budget.
+var wakeOps = []*Op{
+	{
+		Name: "wake_rules", CLI: "wake rules", Summary: "Show the wake settings: whether wakes are on, the rules (numbered), limits and quiet hours.",
+		ReadOnly: true, Idempotent: true,
+		Run:  func(ctx context.Context, n *node.Node, a Args) (any, error) { return n.WakeRules() },
+		Text: textOf(textWake),
+	},
+	{
+		Name: "wake_history", CLI: "wake history", Summary: "List recent wakes: trigger, messages, session, exit, duration, cost, result.",
+		Params:   []Param{{Name: "limit", Kind: Int, Help: "at most this many (default 50)"}},
+		ReadOnly: true, Idempotent: true,
+		Run: func(ctx context.Context, n *node.Node, a Args) (any, error) {
+			return n.WakeHistory(a.Int("limit"))
+		},
+		Text: textOf(textWakeHistory),
+	},
+	{
+		Name: "wake_test", CLI: "wake test", Summary: "Dry-run the wake rules against a message: would it wake the agent now, by which rule, and what would hold it back. Nothing runs.",
+		Params: []Param{
+			{Name: "body", Kind: String, Positional: true, Help: "the message text"},
+			pSwarm,
+			{Name: "from", Kind: String, Help: "the sender's domain"},
+			{Name: "priority", Kind: String, Enum: wire.Priorities, Help: "low, normal, high or urgent"},
+			{Name: "thread", Kind: String, Help: "thread ID"},
+			{Name: "direct", Kind: Bool, Help: "a direct message to this agent"},
+			{Name: "event", Kind: String, Enum: wake.SystemEvents, Help: "a system event instead of a message"},
+		},
+		ReadOnly: true, Idempotent: true,
+		Run: func(ctx context.Context, n *node.Node, a Args) (any, error) {
+			return n.WakeTest(node.WakeTestArgs{Swarm: a.Str("swarm"), From: a.Str("from"), Body: a.Str("body"),
+				Priority: a.Str("priority"), Thread: a.Str("thread"), Event: a.Str("event"), Direct: a.Bool("direct")})
+		},
+		Text: textOf(func(d wake.Decision) string {
+			s := "would not wake: " + d.Reason
+			if d.Wake {
+				s = "would wake (" + d.Rule + "): " + d.Reason
+			}
+			if d.NotTill != "" {
+				s += ", not before " + d.NotTill
+			}
+			return s
+		}),
+	},
+	{
+		Name: "wake_enable", CLI: "wake enable", Summary: "Turn wakes on: matching messages start a headless Claude Code session.",
+		Local: true, Idempotent: true,
+		Run: func(ctx context.Context, n *node.Node, a Args) (any, error) {
+			on := true
+			return n.WakeSet(node.WakeSetArgs{Enabled: &on})
+		},
+		Text: textOf(textWake),
+	},
+	{
+		Name: "wake_disable", CLI: "wake disable", Summary: "Turn wakes off (rules are kept).",
+		Local: true, Idempotent: true,
+		Run: func(ctx context.Context, n *node.Node, a Args) (any, error) {
+			off := false
+			return n.WakeSet(node.WakeSetArgs{Enabled: &off})
+		},
+		Text: textOf(textWake),
+	},
+	{
+		Name: "wake_add", CLI: "wake add", Summary: "Add a wake rule: on a direct message, a mention, a swarm, a sender, a keyword, a priority or a system event.",
+		Params: []Param{
+			{Name: "on", Kind: String, Required: true, Positional: true, Enum: wake.Kinds, Help: "what fires it"},
+			{Name: "swarm", Kind: String, Help: "only in this swarm"},
+			{Name: "sender", Kind: String, Help: "only from this agent"},
+			{Name: "keyword", Kind: String, Help: "for on=keyword: a word in the text"},
+			{Name: "priority", Kind: String, Enum: wire.Priorities, Help: "for on=priority: this or higher"},
+			{Name: "event", Kind: String, Enum: wake.SystemEvents, Help: "for on=system: which event (default all)"},
+		},
+		Local: true,
+		Run: func(ctx context.Context, n *node.Node, a Args) (any, error) {
+			return n.WakeAdd(wake.Rule{On: a.Str("on"), Swarm: a.Str("swarm"), Sender: a.Str("sender"),
+				Keyword: a.Str("keyword"), Priority: a.Str("priority"), Event: a.Str("event")})
+		},
+		Text: textOf(textWake),
+	},
+	{
+		Name: "wake_remove", CLI: "wake remove", Summary: "Remove wake rule N (as `swarm wake rules` numbers them).",
+		Params: []Param{{Name: "rule", Kind: Int, Required: true, Positional: true, Help: "the rule's number"}},
+		Local:  true, Destructive: true,
+		Run:  func(ctx context.Context, n *node.Node, a Args) (any, error) { return n.WakeRemove(a.Int("rule")) },
+		Text: textOf(textWake),
+	},
+	{
+		Name: "wake_set", CLI: "wake set", Summary: "Change wake limits and how sessions run: quiet hours, cooldown, concurrency, daily budget, timeout, claude binary, directory, model, resume, extra allowed tools.",
+		Params: []Param{
+			{Name: "quiet", Kind: String, Help: "no wakes in this local time span, e.g. 22:00-07:00 (empty: none)"},
+			{Name: "cooldown", Kind: String, Help: "between two wakes of one swarm/thread (default 2m)"},
+			{Name: "gather", Kind: String, Help: "wait this long after a first message so a burst is one wake (default 1s)"},
+			{Name: "timeout", Kind: String, Help: "kill a wake after this long (default 10m)"},
+			{Name: "max_concurrent", Kind: Int, Help: "wakes running at once (default 1)"},
+			{Name: "daily_wakes", Kind: Int, Help: "wakes per day (default 20)"},
+			{Name: "daily_cost_usd", Kind: String, Help: "cost per day in USD as the runs report it (0: no cap)"},
+			{Name: "claude", Kind: String, Help: "the claude executable (default claude on PATH)"},
+			{Name: "dir", Kind: String, Help: "working directory of woken sessions (default the node's home)"},
+			{Name: "model", Kind: String, Help: "model for woken sessions"},
+			{Name: "resume", Kind: String, Enum: []string{"true", "false"}, Help: "continue the last session of the same swarm/thread"},
+			{Name: "allowed_tools", Kind: Strings, Help: "tools allowed beyond the swarm tools (comma-separated)"},
+		},
+		Local: true, Idempotent: true,
+		Run:  runWakeSet,
+		Text: textOf(textWake),
+	},
+}
+
+func runWakeSet(ctx context.Context, n *node.Node, a Args) (any, error) {
+	var s node.WakeSetArgs
+	str := func(k string) *string {
+		if _, ok := a[k]; !ok {
+			return nil
+		}
+		v := a.Str(k)
+		return &v
+	}
+	num := func(k string) *int {
+		if _, ok := a[k]; !ok {
+			return nil
+		}
+		v := a.Int(k)
+		return &v
+	}
+	s.Quiet, s.Cooldown, s.Gather, s.Timeout = str("quiet"), str("cooldown"), str("gather"), str("timeout")
+	s.Claude, s.Dir, s.Model = str("claude"), str("dir"), str("model")
+	s.MaxConcurrent, s.DailyWakes = num("max_concurrent"), num("daily_wakes")
+	if v := str("daily_cost_usd"); v != nil {
+		f, err := strconv.ParseFloat(*v, 64)
+		if err != nil || f < 0 {
+			return nil, node.Userf("daily_cost_usd %q: want a number of dollars such as 5 or 2.50", *v)
+		}
+		s.DailyCostUSD = &f
+	}
+	if v := str("resume"); v != nil {
+		b := *v == "true"
+		s.Resume = &b
+	}
+	if _, ok := a["allowed_tools"]; ok {
+		var tools []string
+		for _, t := range a.Strs("allowed_tools") {
+			for _, x := range strings.Split(t, ",") {
+				if x = strings.TrimSpace(x); x != "" {
+					tools = append(tools, x)
+				}
+			}
+		}
+		s.AllowedTools = &tools
+	}
+	return n.WakeSet(s)
+}
+
+func textWake(w node.WakeInfo) string {
+	var b strings.Builder
+	state := "off"
+	if w.Enabled {
+		state = "on"
+	}
+	fmt.Fprintf(&b, "wake: %s", state)
+	if !w.Daemon {
+		b.WriteString(" (nothing wakes until `swarm serve` runs)")
+	}
+	fmt.Fprintf(&b, "\nlimits: cooldown %s, gather %s, timeout %s, max concurrent %s, daily wakes %s, daily cost %s, quiet %s",
+		or(w.Cooldown, "2m"), or(w.Gather, "1s"), or(w.Timeout, "10m"), orInt(w.MaxConcurrent, "1"), orInt(w.DailyWakes, "20"),
+		map[bool]string{true: fmt.Sprintf("$%.2f", w.DailyCostUSD), false: "no cap"}[w.DailyCostUSD > 0], or(w.Quiet, "none"))
+	fmt.Fprintf(&b, "\nsession: %s in %s, resume %v, MCP config %s", or(w.Claude, "claude"), or(w.Dir, "(node home)"), w.Resume, w.MCPConfig)
+	if len(w.AllowedTools) > 0 {
+		fmt.Fprintf(&b, ", also allowed: %s", strings.Join(w.AllowedTools, ","))
+	}
+	if len(w.Rules) == 0 {
+		b.WriteString("\nno rules (swarm wake add direct, for example)")
+	}
+	for i, r := range w.Rules {
+		fmt.Fprintf(&b, "\n  %d. %s", i+1, r)
+	}
+	return b.String()
+}
+
+func textWakeHistory(rs []wake.Record) string {
+	if len(rs) == 0 {
+		return "no wakes yet"
+	}
+	var b strings.Builder
+	for _, r := range rs {
+		fmt.Fprintf(&b, "%s  %-8s %-20s %d msg, exit %d, %.1fs", r.Started, r.Status, r.Group, len(r.Messages), r.Exit, float64(r.DurationMs)/1000)
+		if r.CostUSD > 0 {
+			fmt.Fprintf(&b, ", $%.4f", r.CostUSD)
+		}
+		if r.SessionID != "" {
+			fmt.Fprintf(&b, ", session %s", r.SessionID)
+		}
+		if r.Error != "" {
+			fmt.Fprintf(&b, "\n    %s", r.Error)
+		}
+		b.WriteString("\n")
+	}
+	return strings.TrimRight(b.String(), "\n")
+}
+
+func or(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+func orInt(i int, def string) string {
+	if i <= 0 {
+		return def
+	}
+	return strconv.Itoa(i)
+}

@@ -1,0 +1,114 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/agent-swarm/agent-swarm/node/wake"
+	"github.com/rs/zerolog"
+)
+
+// fakeClaude records each run (argv, stdin) under dir/run-N and prints
+// stream-json as claude -p does.
+func fakeClaude(t *testing.T, dir string) string {
+	t.Helper()
+	p := filepath.Join(dir, "claude")
+	script := `#!/bin/sh
+d=$(mktemp -d "` + dir + `/run-XXXXXX")
+printf '%s\n' "$@" > "$d/argv"
+cat > "$d/stdin"
+echo '{"type":"system","subtype":"init","session_id":"sess-'"$(basename $d)"'"}'
+echo '{"type":"result","subtype":"success","is_error":false,"session_id":"sess-'"$(basename $d)"'","total_cost_usd":0.01,"result":"ok"}'
+`
+	if err := os.WriteFile(p, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func runs(t *testing.T, dir string) []string {
+	m, _ := filepath.Glob(filepath.Join(dir, "run-*"))
+	return m
+}
+
+// TestWakeOnDirectMessage: B's rule "direct" starts a headless session for
+// A's direct message, with B's MCP config, the swarm tools and the framed
+// message on stdin; a broadcast does not wake it; a burst of 100 direct
+// messages makes at most two wakes; each wake is in the history.
+func TestWakeOnDirectMessage(t *testing.T) {
+	dir := t.TempDir()
+	a := scNode(t, "a.test")
+	bHome := scHome(t, "b.test")
+	cfg := must[*Config](t)(LoadConfig(bHome))
+	cfg.Wake = &wake.Config{Enabled: true, Rules: []wake.Rule{{On: "direct"}}, Claude: fakeClaude(t, dir), Gather: "300ms", Cooldown: "2s"}
+	if err := SaveConfig(bHome, cfg); err != nil {
+		t.Fatal(err)
+	}
+	b, err := Open(bHome, Options{Serve: true, Log: zerolog.Nop(), Wake: WakeOptions{Swarm: "/usr/local/bin/swarm"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	scSwarm(t, a, b)
+	ctx := context.Background()
+
+	must[SendResult](t)(a.Send(ctx, SendArgs{Swarm: "team", Body: "to everyone", Wait: 5 * time.Second}))
+	must[SendResult](t)(a.Send(ctx, SendArgs{Swarm: "team", To: "b.test", Body: "review PR 7 please", Wait: 5 * time.Second}))
+	scWait(t, "one wake recorded", func() bool { return len(must[[]wake.Record](t)(b.WakeHistory(0))) == 1 })
+	h := must[[]wake.Record](t)(b.WakeHistory(0))[0]
+	if h.Status != "ok" || h.Trigger != "direct" || len(h.Messages) != 1 || h.CostUSD != 0.01 || !strings.HasPrefix(h.SessionID, "sess-") {
+		t.Fatalf("history %+v", h)
+	}
+	rs := runs(t, dir)
+	if len(rs) != 1 {
+		t.Fatalf("%d runs of claude, want 1 (the broadcast must not wake)", len(rs))
+	}
+	argv, _ := os.ReadFile(filepath.Join(rs[0], "argv"))
+	stdin, _ := os.ReadFile(filepath.Join(rs[0], "stdin"))
+	mcpCfg, _ := os.ReadFile(filepath.Join(bHome, "wake-mcp.json"))
+	if !strings.Contains(string(argv), filepath.Join(bHome, "wake-mcp.json")) || !strings.Contains(string(argv), "mcp__swarm__swarm_send") {
+		t.Fatalf("argv: %s", argv)
+	}
+	if !strings.Contains(string(mcpCfg), "/usr/local/bin/swarm") || !strings.Contains(string(mcpCfg), bHome) {
+		t.Fatalf("wake MCP config: %s", mcpCfg)
+	}
+	if !strings.Contains(string(stdin), "review PR 7 please") || !strings.Contains(string(stdin), "Message from agent a.test (sender verified by signature) directly to you") ||
+		strings.Contains(string(stdin), "to everyone") {
+		t.Fatalf("prompt: %s", stdin)
+	}
+
+	// A muted agent never wakes B.
+	must[MuteInfo](t)(b.Mute(MuteArgs{Agent: "a.test"}))
+	must[SendResult](t)(a.Send(ctx, SendArgs{Swarm: "team", To: "b.test", Body: "muted one", Wait: 5 * time.Second}))
+	must[MuteInfo](t)(b.Unmute(MuteArgs{Agent: "a.test"}))
+
+	// A burst: 100 direct messages, at most two wakes (one may already
+	// have started with the first few when the rest arrive).
+	for i := range 100 {
+		must[SendResult](t)(a.Send(ctx, SendArgs{Swarm: "team", To: "b.test", Body: fmt.Sprintf("burst %d", i)}))
+	}
+	scWait(t, "the burst delivered", func() bool { return len(bodies(t, b)) >= 103 })
+	scWait(t, "the burst handled", func() bool {
+		n := 0
+		for _, r := range must[[]wake.Record](t)(b.WakeHistory(0)) {
+			n += len(r.Messages)
+		}
+		return n == 101
+	})
+	time.Sleep(3 * time.Second) // past the cooldown: nothing more may start
+	if n := len(runs(t, dir)) - 1; n < 1 || n > 2 {
+		t.Fatalf("a burst of 100 made %d wakes, want 1 or 2", n)
+	}
+	for _, r := range must[[]wake.Record](t)(b.WakeHistory(0)) {
+		for _, id := range r.Messages {
+			if m := bodies(t, b)["muted one"]; m.ID == id {
+				t.Fatal("a muted message was handed to a wake")
+			}
+		}
+	}
+}

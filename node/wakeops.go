@@ -1,0 +1,164 @@
+package node
+
+import (
+	"strings"
+	"time"
+
+	"github.com/agent-swarm/agent-swarm/node/wake"
+	"github.com/agent-swarm/agent-swarm/node/wire"
+)
+
+// WakeInfo is the wake configuration as a user sees it.
+type WakeInfo struct {
+	wake.Config
+	MCPConfig string `json:"mcp_config"` // what a woken session is given
+	Daemon    bool   `json:"daemon"`     // false: nothing wakes until swarm serve runs
+}
+
+// WakeRules shows the wake configuration.
+func (n *Node) WakeRules() (WakeInfo, error) {
+	return WakeInfo{Config: n.wakeConfig(), MCPConfig: n.home + "/" + wakeMCPFile, Daemon: n.wake != nil}, nil
+}
+
+// WakeSetArgs change wake settings; nil leaves a setting as it is.
+type WakeSetArgs struct {
+	Enabled       *bool
+	Claude, Dir   *string
+	Model, Quiet  *string
+	Cooldown      *string
+	Gather        *string
+	Timeout       *string
+	MaxConcurrent *int
+	DailyWakes    *int
+	DailyCostUSD  *float64
+	Resume        *bool
+	AllowedTools  *[]string
+}
+
+// WakeSet changes settings, checks them, saves the config and applies it
+// to the running engine.
+func (n *Node) WakeSet(a WakeSetArgs) (WakeInfo, error) {
+	return n.changeWake(func(c *wake.Config) {
+		set := func(dst *string, v *string) {
+			if v != nil {
+				*dst = *v
+			}
+		}
+		if a.Enabled != nil {
+			c.Enabled = *a.Enabled
+		}
+		set(&c.Claude, a.Claude)
+		set(&c.Dir, a.Dir)
+		set(&c.Model, a.Model)
+		set(&c.Quiet, a.Quiet)
+		set(&c.Cooldown, a.Cooldown)
+		set(&c.Gather, a.Gather)
+		set(&c.Timeout, a.Timeout)
+		if a.MaxConcurrent != nil {
+			c.MaxConcurrent = *a.MaxConcurrent
+		}
+		if a.DailyWakes != nil {
+			c.DailyWakes = *a.DailyWakes
+		}
+		if a.DailyCostUSD != nil {
+			c.DailyCostUSD = *a.DailyCostUSD
+		}
+		if a.Resume != nil {
+			c.Resume = *a.Resume
+		}
+		if a.AllowedTools != nil {
+			c.AllowedTools = *a.AllowedTools
+		}
+	})
+}
+
+// WakeAdd appends a rule.
+func (n *Node) WakeAdd(r wake.Rule) (WakeInfo, error) {
+	return n.changeWake(func(c *wake.Config) { c.Rules = append(c.Rules, r) })
+}
+
+// WakeRemove removes rule number i (from 1, as `swarm wake rules` shows).
+func (n *Node) WakeRemove(i int) (WakeInfo, error) {
+	c := n.wakeConfig()
+	if i < 1 || i > len(c.Rules) {
+		return WakeInfo{}, Userf("no wake rule %d: there are %d (swarm wake rules lists them)", i, len(c.Rules))
+	}
+	return n.changeWake(func(c *wake.Config) { c.Rules = append(c.Rules[:i-1:i-1], c.Rules[i:]...) })
+}
+
+func (n *Node) changeWake(f func(*wake.Config)) (WakeInfo, error) {
+	n.mu.Lock()
+	c := wake.Config{}
+	if n.cfg.Wake != nil {
+		c = *n.cfg.Wake
+		c.Rules = append([]wake.Rule(nil), c.Rules...)
+	}
+	f(&c)
+	if _, err := c.Check(); err != nil {
+		n.mu.Unlock()
+		return WakeInfo{}, Userf("%v", err)
+	}
+	cfg := n.cfg
+	cfg.Wake = &c
+	if err := SaveConfig(n.home, &cfg); err != nil {
+		n.mu.Unlock()
+		return WakeInfo{}, err
+	}
+	n.cfg.Wake = &c
+	n.mu.Unlock()
+	if n.wake != nil {
+		if err := n.wake.SetConfig(c); err != nil {
+			return WakeInfo{}, err
+		}
+	}
+	return n.WakeRules()
+}
+
+// WakeHistory lists recent wakes, newest first.
+func (n *Node) WakeHistory(limit int) ([]wake.Record, error) {
+	if limit <= 0 || limit > 1000 {
+		limit = 50
+	}
+	recs, err := wakeBook{n}.Since(time.Time{})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]wake.Record, 0, min(limit, len(recs)))
+	for i := len(recs) - 1; i >= 0 && len(out) < limit; i-- {
+		out = append(out, recs[i])
+	}
+	return out, nil
+}
+
+// WakeTestArgs describe a message (or system event) to dry-run.
+type WakeTestArgs struct {
+	Swarm, From, Body, Priority, Thread, Event string
+	Direct                                     bool
+}
+
+// WakeTest says whether such a message would wake the agent now, by which
+// rule, and what would hold it back. Nothing runs.
+func (n *Node) WakeTest(a WakeTestArgs) (wake.Decision, error) {
+	if a.Priority != "" && !contains(wire.Priorities, a.Priority) {
+		return wake.Decision{}, Userf("unknown priority %q: want one of %s", a.Priority, strings.Join(wire.Priorities, ", "))
+	}
+	ev := wake.Event{Kind: "message", Swarm: a.Swarm, From: a.From, Body: a.Body, Priority: a.Priority, Thread: a.Thread, Direct: a.Direct}
+	if a.Event != "" {
+		ev.Kind, ev.System = "system", a.Event
+	}
+	n.mu.Lock()
+	s, err := n.resolve(a.Swarm)
+	if err == nil {
+		ev.Swarm = s.state.Settings.Name
+		ev.Muted = a.From != "" && n.IsMuted(s.state.ID, a.From)
+	}
+	n.mu.Unlock()
+	e := n.wake
+	if e == nil {
+		// No daemon: the same rules and budget, decided here.
+		if e, err = wake.New(n.cfg.Domain, n.wakeConfig(), nil, wakeBook{n}, n.log, n.now); err != nil {
+			return wake.Decision{}, Userf("%v", err)
+		}
+	}
+	return e.Decide(ev), nil
+}
