@@ -95,13 +95,16 @@ type daemon struct {
 
 // startDaemon inits a home and runs `swarm serve` as a separate process,
 // with MCP over HTTP on a loopback port; it stops it at cleanup.
-func startDaemon(t *testing.T, domain string) *daemon {
+func startDaemon(t *testing.T, domain string, env ...string) *daemon {
 	t.Helper()
 	home := filepath.Join(t.TempDir(), domain)
 	swarm(t, home, "init", "--domain", domain, "--listen", fmt.Sprintf("127.0.0.1:%d", freePort(t)))
 	mcpAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	cmd := exec.Command(swarmBin, "--home", home, "--log-file", filepath.Join(home, "serve.log"), "serve", "--mcp-listen", mcpAddr)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if len(env) > 0 {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

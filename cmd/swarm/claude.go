@@ -258,6 +258,16 @@ func cmdClaudeSetup(ctx context.Context, g globals, args []string, stdout io.Wri
 	if scope == "user" {
 		settings = filepath.Join(claudeDir, "settings.json")
 	}
+	if scope == "project" {
+		// Running setup is the user's approval of this one .mcp.json
+		// server; Claude Code honours it once the user has trusted the
+		// workspace (its own prompt, which setup never answers for them).
+		c, err := mergeList(settings, "enabledMcpjsonServers", "swarm")
+		if err != nil {
+			return err
+		}
+		changes = append(changes, c)
+	}
 	for _, h := range []struct{ event, which string }{{"SessionStart", "session-start"}, {"UserPromptSubmit", "user-prompt-submit"}} {
 		c, err := mergeHook(settings, h.event, hookEntry(bin, home, h.which), "hook "+h.which)
 		if err != nil {
@@ -280,7 +290,11 @@ func cmdClaudeSetup(ctx context.Context, g globals, args []string, stdout io.Wri
 		}
 		fmt.Fprintln(stdout)
 	}
-	fmt.Fprintln(stdout, "next: start Claude Code here; `claude mcp list` shows swarm connected, and unread swarm messages reach the session through the hooks")
+	if scope == "project" {
+		fmt.Fprintln(stdout, "next: run `claude` in the project once and accept its trust prompt; then `claude mcp list` shows swarm connected and unread swarm messages reach each session through the hooks")
+	} else {
+		fmt.Fprintln(stdout, "next: `claude mcp list` shows swarm connected; unread swarm messages reach each session through the hooks")
+	}
 	return nil
 }
 
@@ -370,6 +384,25 @@ func mergeHook(file, event string, group map[string]any, marker string) (setupCh
 	}
 	hooks[event] = append(groups, group)
 	return setupChange{File: file, Action: "updated", Note: event + " hook added"}, writeJSONObject(file, obj)
+}
+
+// mergeList adds item to the string list obj[key].
+func mergeList(file, key, item string) (setupChange, error) {
+	obj, err := readJSONObject(file)
+	if err != nil {
+		return setupChange{}, err
+	}
+	list, ok := obj[key].([]any)
+	if !ok && obj[key] != nil {
+		return setupChange{}, node.Userf("%s: %q is not a list; fix it, then run setup again", file, key)
+	}
+	for _, x := range list {
+		if x == item {
+			return setupChange{File: file, Action: "unchanged", Note: key + " has " + item}, nil
+		}
+	}
+	obj[key] = append(list, item)
+	return setupChange{File: file, Action: "updated", Note: key + " += " + item}, writeJSONObject(file, obj)
 }
 
 func writeIfAbsent(path string, b []byte) (setupChange, error) {
