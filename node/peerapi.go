@@ -34,6 +34,9 @@ func (n *Node) peerMux() http.Handler {
 	mux.HandleFunc("POST /swarm/v1/join", n.handleJoinHTTP)
 	mux.HandleFunc("POST /swarm/v1/ping", n.handlePing)
 	mux.HandleFunc("GET /swarm/v1/swarms/{id}/log", n.handleLog)
+	if h := n.webhookHandler(); h != nil {
+		mux.Handle("POST /github/webhook", h)
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path)
 	})

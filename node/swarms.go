@@ -226,6 +226,7 @@ func (n *Node) Create(a CreateArgs) (SwarmInfo, error) {
 	}
 	n.swarms[st.ID] = s
 	n.learn(st.Records)
+	n.kickBots()
 	return n.info(s), nil
 }
 
@@ -694,6 +695,7 @@ func (n *Node) applyRecords(swarmID string, recs []wire.Signed) (int, error) {
 	s.state, s.local = next, local
 	n.learn(next.Records[from:])
 	n.systemEvents(next.Settings.Name, next.Records[from:])
+	n.kickBots() // a link or a master change may start or stop a bot
 	n.log.Info().Str("swarm", swarmID).Uint64("head", next.Head.Index).Int("new", added).Msg("membership log advanced")
 	return added, err
 }

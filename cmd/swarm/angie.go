@@ -64,8 +64,11 @@ func siteFor(cfg *node.Config) angie.Site {
 		Domain: cfg.Domain, Upstream: cfg.Listen,
 		ACMEDirectory: s.ACMEDirectory, ACMEEmail: s.ACMEEmail, ACMEHTTPPort: s.ACMEHTTPPort,
 		CABundle: s.CABundle, Resolver: s.Resolver,
-		MaxBody:  fmt.Sprintf("%dk", wire.MaxBatchBytes>>10),
-		JoinRate: fmt.Sprintf("%dr/m", max(1, int(jr*60))),
+		MaxBody: fmt.Sprintf("%dk", wire.MaxBatchBytes>>10),
+		// GitHub's webhook deliveries reach the sync bot only when a
+		// webhook secret is configured; otherwise the bot polls.
+		GitHubWebhook: cfg.GitHub != nil && cfg.GitHub.WebhookSecretEnv != "" && cfg.GitHub.Sync != "off",
+		JoinRate:      fmt.Sprintf("%dr/m", max(1, int(jr*60))),
 	}
 }
 

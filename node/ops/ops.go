@@ -63,7 +63,7 @@ func (a Args) Dur(k string) time.Duration {
 }
 func (a Args) Strs(k string) []string { s, _ := a[k].([]string); return s }
 
-func init() { table = append(table, wakeOps...) }
+func init() { table = append(append(table, taskOps...), wakeOps...) }
 
 // Find returns the operation named name.
 func Find(name string) *Op {

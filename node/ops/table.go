@@ -112,11 +112,20 @@ var table = []*Op{
 			{Name: "priority", Kind: String, Enum: wire.Priorities, Help: "low, normal, high or urgent"},
 			{Name: "ttl", Kind: Duration, Help: "how long delivery is attempted (default 72h)"},
 			{Name: "wait", Kind: Duration, Help: "wait up to this long for every recipient to ack"},
+			{Name: "durable", Kind: Bool, Help: "post it as a comment on the linked repository's issue (with issue) and notify the swarm with the link"},
+			{Name: "issue", Kind: Int, Help: "the issue a durable message is posted on"},
 		},
 		Network: true,
 		Run: func(ctx context.Context, n *node.Node, a Args) (any, error) {
-			return n.Send(ctx, node.SendArgs{Swarm: a.Str("swarm"), To: a.Str("to"), Body: a.Str("body"), Type: a.Str("type"),
-				Thread: a.Str("thread"), ReplyTo: a.Str("reply_to"), Priority: a.Str("priority"), TTL: a.Dur("ttl"), Wait: a.Dur("wait")})
+			sa := node.SendArgs{Swarm: a.Str("swarm"), To: a.Str("to"), Body: a.Str("body"), Type: a.Str("type"),
+				Thread: a.Str("thread"), ReplyTo: a.Str("reply_to"), Priority: a.Str("priority"), TTL: a.Dur("ttl"), Wait: a.Dur("wait")}
+			if a.Bool("durable") {
+				return n.SendDurable(ctx, sa, a.Int("issue"))
+			}
+			if _, ok := a["issue"]; ok {
+				return nil, node.Userf("--issue goes with --durable")
+			}
+			return n.Send(ctx, sa)
 		},
 		Text: textOf(textSend),
 	},

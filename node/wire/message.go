@@ -41,6 +41,7 @@ type Ref struct {
 	SHA    string `json:"sha,omitempty"`
 	URL    string `json:"url,omitempty"`
 	Action string `json:"action,omitempty"`
+	Login  string `json:"login,omitempty"` // the GitHub login concerned (an assignee)
 }
 
 // Message is the payload of an envelope. Every field that means anything
@@ -161,7 +162,7 @@ func (r Ref) Check() error {
 	default:
 		return fmt.Errorf("unknown reference kind %q: want issue, pr, commit or url", clip(r.Kind))
 	}
-	for _, f := range []string{r.Repo, r.SHA, r.URL, r.Action} {
+	for _, f := range []string{r.Repo, r.SHA, r.URL, r.Action, r.Login} {
 		if err := CleanText("reference", f, 2048); err != nil {
 			return err
 		}

@@ -1,0 +1,307 @@
+// Package github is the GitHub Issues layer of the swarm (DESIGN §7): task
+// tools on issues, a durable write queue that honours rate limits, and a
+// sync bot that turns issue activity into P2P notifications.
+//
+// Store keys used by this package, extending the key layout documented in
+// package store (all under "gh/"):
+//
+//	gh/q/<seq:16 hex>-<rand>      write queue: a pending Write, in order
+//	gh/qseq                       last queue sequence number
+//	gh/qdead/<id>                 a Write GitHub rejected for good (kept for inspection)
+//	gh/poll/<owner>/<name>        poller cursor (last event/comment/issue, ETags)
+//	gh/seen/<owner>/<name>/<id>   event IDs handed to the sink (TTL)
+//	gh/hook/<delivery id>         webhook deliveries handled (TTL 24h)
+package github
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	gh "github.com/google/go-github/v62/github"
+)
+
+// Client is a GitHub REST client for one token. It remembers the last rate
+// limit headers it saw so the queue and Status can report them.
+type Client struct {
+	gh    *gh.Client
+	token string // only to redact it from errors; never logged
+
+	mu    sync.Mutex
+	rate  Rate
+	login string // the token's user, once asked
+}
+
+// Rate is the primary rate limit as last reported by GitHub.
+type Rate struct {
+	Limit     int
+	Remaining int
+	Reset     time.Time
+	Seen      time.Time // when these headers arrived; zero if never
+}
+
+// NewClient makes a client. baseURL "" means api.github.com; otherwise it is
+// a GitHub Enterprise API root ("https://ghe.example.com/api/v3/", or the
+// host alone, to which /api/v3/ is added) or a test server. httpClient nil
+// gets one with a 30 s timeout; a given one is copied, not modified.
+func NewClient(token, baseURL string, httpClient *http.Client) (*Client, error) {
+	if strings.TrimSpace(token) == "" {
+		return nil, ErrNoToken
+	}
+	c := &Client{token: token}
+	hc := &http.Client{Timeout: 30 * time.Second}
+	if httpClient != nil {
+		cp := *httpClient
+		hc = &cp
+	}
+	base := hc.Transport
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	hc.Transport = rateRecorder{next: base, c: c}
+	g := gh.NewClient(hc).WithAuthToken(token)
+	if baseURL != "" {
+		u, err := url.Parse(baseURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("github: bad API base URL %q: want http(s)://host[/api/v3/]", baseURL)
+		}
+		if g, err = g.WithEnterpriseURLs(baseURL, baseURL); err != nil {
+			return nil, fmt.Errorf("github: bad API base URL %q: %v", baseURL, err)
+		}
+	}
+	c.gh = g
+	return c, nil
+}
+
+// GH exposes the underlying go-github client for calls this package lacks.
+func (c *Client) GH() *gh.Client { return c.gh }
+
+// Login is the token's own user (GET /user, asked once). The bot uses it
+// to leave out the echo of the node's own writes.
+func (c *Client) Login(ctx context.Context) (string, error) {
+	c.mu.Lock()
+	l := c.login
+	c.mu.Unlock()
+	if l != "" {
+		return l, nil
+	}
+	u, _, err := c.gh.Users.Get(ctx, "")
+	if err != nil {
+		return "", c.mapErr(err, "user")
+	}
+	c.mu.Lock()
+	c.login = u.GetLogin()
+	c.mu.Unlock()
+	return u.GetLogin(), nil
+}
+
+// Rate returns the rate limit last seen.
+func (c *Client) Rate() Rate {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.rate
+}
+
+// rateRecorder notes rate-limit headers of every response, whichever call
+// made it, so waiting decisions use the freshest numbers.
+type rateRecorder struct {
+	next http.RoundTripper
+	c    *Client
+}
+
+func (r rateRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := r.next.RoundTrip(req)
+	if err != nil {
+		return resp, err
+	}
+	h := resp.Header
+	if res := h.Get("X-RateLimit-Resource"); res != "" && res != "core" {
+		return resp, nil // search/graphql budgets are separate; writes use core
+	}
+	rem, err1 := strconv.Atoi(h.Get("X-RateLimit-Remaining"))
+	reset, err2 := strconv.ParseInt(h.Get("X-RateLimit-Reset"), 10, 64)
+	if err1 == nil && err2 == nil {
+		limit, _ := strconv.Atoi(h.Get("X-RateLimit-Limit"))
+		r.c.mu.Lock()
+		r.c.rate = Rate{Limit: limit, Remaining: rem, Reset: time.Unix(reset, 0), Seen: time.Now()}
+		r.c.mu.Unlock()
+	}
+	return resp, nil
+}
+
+var (
+	ownerRE = regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$`)
+	nameRE  = regexp.MustCompile(`^[A-Za-z0-9._-]{1,100}$`)
+)
+
+// ParseRepo splits "owner/name".
+func ParseRepo(repo string) (owner, name string, err error) {
+	o, n, ok := strings.Cut(strings.TrimSpace(repo), "/")
+	switch {
+	case !ok || o == "" || n == "":
+		return "", "", fmt.Errorf("github: repository %q: want owner/name", repo)
+	case strings.Contains(n, "/"):
+		return "", "", fmt.Errorf("github: repository %q: want owner/name, not a path or URL", repo)
+	case !ownerRE.MatchString(o):
+		return "", "", fmt.Errorf("github: repository %q: owner %q may hold only letters, digits and '-'", repo, o)
+	case !nameRE.MatchString(n) || n == "." || n == "..":
+		return "", "", fmt.Errorf("github: repository %q: name %q may hold only letters, digits, '.', '_' and '-'", repo, n)
+	}
+	return o, n, nil
+}
+
+// Errors callers branch on. None of them ever carries the token.
+var (
+	ErrUnauthorized = errors.New("github: the token was rejected (401): it is bad, expired or revoked; set a valid GITHUB_TOKEN or GH_TOKEN, or run `gh auth login`")
+	ErrNotFound     = errors.New("github: not found")
+	ErrForbidden    = errors.New("github: forbidden")
+)
+
+// RateLimited means GitHub refused the call for a rate limit; retry at Until.
+type RateLimited struct {
+	Until     time.Time
+	Secondary bool // a secondary (abuse) limit rather than the hourly budget
+	Message   string
+}
+
+func (e *RateLimited) Error() string {
+	kind := "rate limit"
+	if e.Secondary {
+		kind = "secondary rate limit"
+	}
+	return fmt.Sprintf("github: %s exceeded, retry at %s: %s", kind, e.Until.UTC().Format(time.RFC3339), e.Message)
+}
+
+// ValidationError is a 422: GitHub understood the request but refused it.
+type ValidationError struct {
+	Message string
+	Errors  []string
+}
+
+func (e *ValidationError) Error() string {
+	if len(e.Errors) == 0 {
+		return "github: validation failed: " + e.Message
+	}
+	return fmt.Sprintf("github: validation failed: %s (%s)", e.Message, strings.Join(e.Errors, "; "))
+}
+
+// APIError is any other non-success answer; 5xx ones are worth retrying.
+type APIError struct {
+	Status  int
+	Message string
+}
+
+func (e *APIError) Error() string {
+	return fmt.Sprintf("github: HTTP %d: %s", e.Status, e.Message)
+}
+
+// mapErr turns a go-github error into one of ours. what names the object
+// ("owner/name#3") for 404s. The request URL is left out: it adds nothing
+// for the user and could in principle carry secrets in a query.
+func (c *Client) mapErr(err error, what string) error {
+	if err == nil {
+		return nil
+	}
+	var rl *gh.RateLimitError
+	var ab *gh.AbuseRateLimitError
+	var er *gh.ErrorResponse
+	switch {
+	case errors.As(err, &rl):
+		until := rl.Rate.Reset.Time
+		if until.IsZero() {
+			until = time.Now().Add(time.Minute)
+		}
+		return &RateLimited{Until: until, Message: rl.Message}
+	case errors.As(err, &ab):
+		wait := time.Minute // GitHub's advice when no Retry-After is given
+		if ab.RetryAfter != nil {
+			wait = *ab.RetryAfter
+		}
+		return &RateLimited{Until: time.Now().Add(wait), Secondary: true, Message: ab.Message}
+	case errors.As(err, &er):
+		return c.mapResponse(er, what)
+	}
+	return c.redact(err)
+}
+
+func (c *Client) mapResponse(er *gh.ErrorResponse, what string) error {
+	status := 0
+	if er.Response != nil {
+		status = er.Response.StatusCode
+	}
+	switch status {
+	case http.StatusUnauthorized:
+		return ErrUnauthorized
+	case http.StatusNotFound:
+		return fmt.Errorf("%w: %s (or the token cannot see it)", ErrNotFound, what)
+	case http.StatusUnprocessableEntity:
+		return c.validation(er)
+	case http.StatusTooManyRequests:
+		// go-github v62 only recognises 403 rate limits; GitHub also uses 429.
+		return &RateLimited{Until: retryAt(er.Response), Secondary: er.Response.Header.Get("X-RateLimit-Remaining") != "0", Message: er.Message}
+	case http.StatusForbidden:
+		return fmt.Errorf("%w: %s: %s", ErrForbidden, what, c.scrub(er.Message))
+	}
+	return &APIError{Status: status, Message: c.scrub(er.Message)}
+}
+
+func (c *Client) validation(er *gh.ErrorResponse) error {
+	v := &ValidationError{Message: c.scrub(er.Message)}
+	for _, e := range er.Errors {
+		s := e.Message
+		if s == "" {
+			s = strings.TrimSpace(fmt.Sprintf("%s %s %s", e.Resource, e.Field, e.Code))
+		}
+		v.Errors = append(v.Errors, c.scrub(s))
+	}
+	return v
+}
+
+// retryAt reads Retry-After (seconds) or X-RateLimit-Reset (epoch).
+func retryAt(r *http.Response) time.Time {
+	if s, err := strconv.Atoi(r.Header.Get("Retry-After")); err == nil && s >= 0 {
+		return time.Now().Add(time.Duration(s) * time.Second)
+	}
+	if e, err := strconv.ParseInt(r.Header.Get("X-RateLimit-Reset"), 10, 64); err == nil {
+		return time.Unix(e, 0)
+	}
+	return time.Now().Add(time.Minute)
+}
+
+func (c *Client) scrub(s string) string {
+	if c.token != "" && strings.Contains(s, c.token) {
+		return strings.ReplaceAll(s, c.token, "[redacted]")
+	}
+	return s
+}
+
+// redact guards against a transport error quoting the token.
+func (c *Client) redact(err error) error {
+	if c.token != "" && strings.Contains(err.Error(), c.token) {
+		return errors.New(c.scrub(err.Error()))
+	}
+	return err
+}
+
+// Transient reports whether err may succeed on retry without any change:
+// network failures, timeouts and 5xx answers. Such a write may or may not
+// have reached GitHub. Rate limits are reported separately (RateLimited).
+func Transient(err error) bool {
+	var ae *APIError
+	if errors.As(err, &ae) {
+		return ae.Status >= 500 || ae.Status == 0
+	}
+	var ne net.Error
+	var ue *url.Error
+	return errors.As(err, &ne) || errors.As(err, &ue) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)
+}

@@ -1,0 +1,78 @@
+package github
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+)
+
+// ErrNoToken says where a token may come from; it never says what one is.
+var ErrNoToken = errors.New("no GitHub token: set GITHUB_TOKEN or GH_TOKEN, or log in with `gh auth login`")
+
+// TokenSource resolves the GitHub token. The token comes from the
+// environment or the gh CLI, never from the config file (DESIGN §7).
+// Fields are injectable so tests need neither a real environment nor gh.
+type TokenSource struct {
+	Getenv   func(string) string
+	LookPath func(string) (string, error)
+	// Run runs a command and returns its standard output.
+	Run func(ctx context.Context, name string, args ...string) ([]byte, error)
+}
+
+// Token resolves the token from the process environment and gh.
+func Token(ctx context.Context) (string, error) { return TokenSource{}.Token(ctx) }
+
+// Token tries GITHUB_TOKEN, then GH_TOKEN, then `gh auth token`.
+func (s TokenSource) Token(ctx context.Context) (string, error) {
+	getenv := s.Getenv
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	for _, name := range []string{"GITHUB_TOKEN", "GH_TOKEN"} {
+		if t := strings.TrimSpace(getenv(name)); t != "" {
+			return t, nil
+		}
+	}
+	if t := s.fromGH(ctx); t != "" {
+		return t, nil
+	}
+	return "", ErrNoToken
+}
+
+// fromGH asks the gh CLI. Any failure (not installed, not logged in) just
+// means "no token from here": the caller reports ErrNoToken, which tells
+// the user every option, rather than gh's own message.
+func (s TokenSource) fromGH(ctx context.Context) string {
+	look := s.LookPath
+	if look == nil {
+		look = exec.LookPath
+	}
+	path, err := look("gh")
+	if err != nil {
+		return ""
+	}
+	run := s.Run
+	if run == nil {
+		run = runCmd
+	}
+	// gh may hang waiting on a keyring prompt; do not hang with it.
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	out, err := run(ctx, path, "auth", "token")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func runCmd(ctx context.Context, name string, args ...string) ([]byte, error) {
+	var out bytes.Buffer
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Stdout = &out // stderr dropped: it may echo host names or hints, never needed
+	err := cmd.Run()
+	return out.Bytes(), err
+}

@@ -1,0 +1,414 @@
+package github
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	gh "github.com/google/go-github/v62/github"
+)
+
+// Write kinds: one GitHub change each, possibly several requests.
+const (
+	WriteCreate  = "create"
+	WriteComment = "comment"
+	WriteClaim   = "claim"
+	WriteBlock   = "block"
+	WriteUnblock = "unblock"
+	WriteClose   = "close"
+	WriteLabels  = "labels"
+	WriteAssign  = "assign"
+)
+
+// maxBody keeps comment bodies under GitHub's 65536-character limit with
+// room for the marker.
+const maxBody = 65000
+
+// Write is a serialisable description of one GitHub write. Enqueued ones
+// carry an ID, which is also the idempotency marker put in the comment or
+// issue body they create.
+type Write struct {
+	ID     string    `json:"id,omitempty"`
+	Kind   string    `json:"kind"`
+	Repo   string    `json:"repo"`
+	Issue  int       `json:"issue,omitempty"`
+	Body   string    `json:"body,omitempty"` // comment text; block reason
+	Task   *TaskSpec `json:"task,omitempty"` // create
+	Add    []string  `json:"add,omitempty"`  // labels to add (labels)
+	Remove []string  `json:"remove,omitempty"`
+	Agent  string    `json:"agent,omitempty"` // claim
+	Login  string    `json:"login,omitempty"` // claim, assign
+	PR     string    `json:"pr,omitempty"`    // close
+	// Meta is the caller's, kept with the write and handed back to OnDone
+	// (the node keeps there which swarm to notify).
+	Meta map[string]string `json:"meta,omitempty"`
+
+	// Progress, kept durably by the queue.
+	Step      int       `json:"step,omitempty"` // requests (steps) already done
+	Sent      bool      `json:"sent,omitempty"` // the current step may have reached GitHub
+	Attempts  int       `json:"attempts,omitempty"`
+	Enqueued  time.Time `json:"enqueued"`
+	NextAt    time.Time `json:"next_at,omitempty"`
+	LastError string    `json:"last_error,omitempty"`
+}
+
+// Result is the outcome of a write.
+type Result struct {
+	Ref  Ref
+	Task *Task // create only
+}
+
+// Marker is the invisible tag that lets a retry find its earlier success.
+func Marker(id string) string { return "<!-- swarm-write:" + id + " -->" }
+
+// Validate rejects writes GitHub would refuse, before they are queued.
+func (w Write) Validate() error {
+	if _, _, err := ParseRepo(w.Repo); err != nil {
+		return err
+	}
+	if w.Kind != WriteCreate && w.Issue <= 0 {
+		return fmt.Errorf("github: %s write needs an issue number", w.Kind)
+	}
+	if utf8.RuneCountInString(w.Body) > maxBody {
+		return fmt.Errorf("github: text of %d characters exceeds GitHub's limit", utf8.RuneCountInString(w.Body))
+	}
+	switch w.Kind {
+	case WriteCreate:
+		if w.Task == nil {
+			return errors.New("github: create write without a task")
+		}
+		return w.Task.validate()
+	case WriteComment:
+		if strings.TrimSpace(w.Body) == "" {
+			return errors.New("github: comment is empty")
+		}
+	case WriteClaim:
+		if strings.TrimSpace(w.Agent) == "" {
+			return errors.New("github: claim needs the agent's name")
+		}
+	case WriteAssign:
+		if w.Login == "" {
+			return errors.New("github: assign needs a GitHub login")
+		}
+	case WriteLabels:
+		return validLabels(w.Add, w.Remove)
+	case WriteBlock, WriteUnblock, WriteClose:
+	default:
+		return fmt.Errorf("github: unknown write kind %q", w.Kind)
+	}
+	return nil
+}
+
+func validLabels(add, remove []string) error {
+	if len(add)+len(remove) == 0 {
+		return errors.New("github: labels write changes nothing")
+	}
+	for _, l := range append(append([]string(nil), add...), remove...) {
+		if strings.TrimSpace(l) == "" || utf8.RuneCountInString(l) > 50 || strings.Contains(l, ",") {
+			return fmt.Errorf("github: label %q: want 1-50 characters, no commas", l)
+		}
+	}
+	return nil
+}
+
+func (w Write) action() string {
+	return map[string]string{WriteCreate: ActionCreated, WriteComment: ActionCommented,
+		WriteClaim: ActionClaimed, WriteBlock: ActionBlocked, WriteUnblock: ActionUnblocked,
+		WriteClose: ActionCompleted, WriteLabels: ActionLabeled, WriteAssign: ActionAssigned}[w.Kind]
+}
+
+// Apply performs w now, without the queue.
+func (c *Client) Apply(ctx context.Context, w Write) (Result, error) {
+	w.ID, w.Step, w.Sent = "", 0, false
+	return c.execute(ctx, &w, nil)
+}
+
+// step is one request of a write. Only steps that create something
+// (marked) are not idempotent; they embed the marker and, when an earlier
+// attempt may have landed (recheck), look for it first.
+type step struct {
+	marked bool
+	run    func(recheck bool) error
+}
+
+type run struct {
+	ctx         context.Context
+	c           *Client
+	owner, name string
+	w           *Write
+	res         Result
+	issueURL    string
+	commentURL  string
+}
+
+// execute runs w's remaining steps. save (nil outside the queue) records
+// progress durably: before a marked step, so a crash mid-request leaves
+// Sent set; and after each step, so a retry does not redo it.
+func (c *Client) execute(ctx context.Context, w *Write, save func(*Write) error) (Result, error) {
+	if err := w.Validate(); err != nil {
+		return Result{}, err
+	}
+	o, n, _ := ParseRepo(w.Repo)
+	x := &run{ctx: ctx, c: c, owner: o, name: n, w: w,
+		res: Result{Ref: Ref{Repo: w.Repo, Issue: w.Issue, Action: w.action()}}}
+	steps := x.plan()
+	for w.Step < len(steps) {
+		st := steps[w.Step]
+		recheck := w.Sent
+		if st.marked && save != nil {
+			w.Sent = true
+			if err := save(w); err != nil {
+				return x.res, err
+			}
+		}
+		if err := st.run(recheck); err != nil {
+			if !uncertain(err) {
+				w.Sent = false // GitHub refused it: nothing landed
+			}
+			return x.res, err
+		}
+		w.Step, w.Sent = w.Step+1, false
+		if save != nil && w.Step < len(steps) {
+			if err := save(w); err != nil {
+				return x.res, err
+			}
+		}
+	}
+	x.res.Ref.URL = x.issueURL
+	if x.res.Ref.URL == "" || w.Kind == WriteComment {
+		x.res.Ref.URL = firstNonEmpty(x.commentURL, x.issueURL)
+	}
+	return x.res, nil
+}
+
+// uncertain errors leave open whether the request took effect.
+func uncertain(err error) bool {
+	return Transient(err) || errors.Is(err, context.Canceled)
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+func (x *run) plan() []step {
+	w := x.w
+	switch w.Kind {
+	case WriteCreate:
+		return []step{{marked: true, run: x.create}}
+	case WriteComment:
+		return []step{x.comment(w.Body)}
+	case WriteClaim:
+		s := []step{x.comment("Claimed by " + w.Agent), x.status(LabelInProgress)}
+		if w.Login != "" {
+			s = append(s, x.assign(w.Login))
+		}
+		return s
+	case WriteBlock:
+		reason := "Blocked."
+		if strings.TrimSpace(w.Body) != "" {
+			reason = "Blocked: " + w.Body
+		}
+		return []step{x.status(LabelBlocked), x.comment(reason)}
+	case WriteUnblock:
+		return []step{x.status(LabelReady)}
+	case WriteClose:
+		var s []step
+		if w.PR != "" {
+			s = append(s, x.comment("Completed in "+w.PR))
+		}
+		return append(s, step{run: x.close})
+	case WriteLabels:
+		return []step{{run: x.labels}}
+	case WriteAssign:
+		return []step{x.assign(w.Login)}
+	}
+	return nil
+}
+
+func (x *run) what() string { return fmt.Sprintf("%s#%d", x.w.Repo, x.w.Issue) }
+
+// marked appends the write's marker; direct (unqueued) writes have none.
+func (x *run) marked(body string) string {
+	if x.w.ID == "" {
+		return body
+	}
+	return body + "\n\n" + Marker(x.w.ID)
+}
+
+// searchSince bounds the look-back for a marker: the object was created
+// after the write was queued, give or take clock skew.
+func (x *run) searchSince() time.Time {
+	if x.w.Enqueued.IsZero() {
+		return time.Time{}
+	}
+	return x.w.Enqueued.Add(-10 * time.Minute)
+}
+
+func (x *run) comment(body string) step {
+	return step{marked: true, run: func(recheck bool) error {
+		if recheck && x.w.ID != "" {
+			url, found, err := x.findComment()
+			if err != nil || found {
+				x.commentURL = url
+				return err
+			}
+		}
+		full := x.marked(body)
+		cm, _, err := x.c.gh.Issues.CreateComment(x.ctx, x.owner, x.name, x.w.Issue, &gh.IssueComment{Body: &full})
+		if err != nil {
+			return x.c.mapErr(err, x.what())
+		}
+		x.commentURL = cm.GetHTMLURL()
+		return nil
+	}}
+}
+
+// findComment looks for this write's marker among the issue's recent comments.
+func (x *run) findComment() (string, bool, error) {
+	opt := &gh.IssueListCommentsOptions{ListOptions: gh.ListOptions{PerPage: 100}}
+	if s := x.searchSince(); !s.IsZero() {
+		opt.Since = &s
+	}
+	for pages := 0; pages < 10; pages++ {
+		cms, resp, err := x.c.gh.Issues.ListComments(x.ctx, x.owner, x.name, x.w.Issue, opt)
+		if err != nil {
+			return "", false, x.c.mapErr(err, x.what())
+		}
+		for _, cm := range cms {
+			if strings.Contains(cm.GetBody(), Marker(x.w.ID)) {
+				return cm.GetHTMLURL(), true, nil
+			}
+		}
+		if resp.NextPage == 0 {
+			break
+		}
+		opt.Page = resp.NextPage
+	}
+	return "", false, nil
+}
+
+func (x *run) create(recheck bool) error {
+	var is *gh.Issue
+	if recheck && x.w.ID != "" {
+		found, err := x.findIssue()
+		if err != nil {
+			return err
+		}
+		is = found
+	}
+	if is == nil {
+		spec := x.w.Task
+		body, labels := x.marked(spec.Body), spec.labels()
+		title := strings.TrimSpace(spec.Title)
+		var err error
+		is, _, err = x.c.gh.Issues.Create(x.ctx, x.owner, x.name,
+			&gh.IssueRequest{Title: &title, Body: &body, Labels: &labels})
+		if err != nil {
+			return x.c.mapErr(err, x.w.Repo)
+		}
+	}
+	t := toTask(is)
+	x.res.Task, x.res.Ref.Issue, x.issueURL = &t, t.Number, t.URL
+	return nil
+}
+
+// findIssue looks for this write's marker among recently created issues.
+func (x *run) findIssue() (*gh.Issue, error) {
+	opt := &gh.IssueListByRepoOptions{State: "all", Sort: "created", Direction: "desc",
+		Since: x.searchSince(), ListOptions: gh.ListOptions{PerPage: 100}}
+	for pages := 0; pages < 5; pages++ {
+		list, resp, err := x.c.gh.Issues.ListByRepo(x.ctx, x.owner, x.name, opt)
+		if err != nil {
+			return nil, x.c.mapErr(err, x.w.Repo)
+		}
+		for _, is := range list {
+			if strings.Contains(is.GetBody(), Marker(x.w.ID)) {
+				return is, nil
+			}
+		}
+		if resp.NextPage == 0 {
+			break
+		}
+		opt.Page = resp.NextPage
+	}
+	return nil, nil
+}
+
+// status sets the one status:* label. It adds the new label before
+// removing the others so the task never shows no status, and it touches
+// only status labels, so concurrent edits of other labels survive.
+func (x *run) status(target string) step {
+	return step{run: func(bool) error {
+		is, _, err := x.c.gh.Issues.Get(x.ctx, x.owner, x.name, x.w.Issue)
+		if err != nil {
+			return x.c.mapErr(err, x.what())
+		}
+		x.issueURL = is.GetHTMLURL()
+		var stale []string
+		has := false
+		for _, l := range is.Labels {
+			switch name := l.GetName(); {
+			case name == target:
+				has = true
+			case strings.HasPrefix(name, statusPrefix):
+				stale = append(stale, name)
+			}
+		}
+		if !has {
+			if _, _, err := x.c.gh.Issues.AddLabelsToIssue(x.ctx, x.owner, x.name, x.w.Issue, []string{target}); err != nil {
+				return x.c.mapErr(err, x.what())
+			}
+		}
+		return x.removeLabels(stale)
+	}}
+}
+
+// removeLabels tolerates labels already gone (GitHub answers 404).
+func (x *run) removeLabels(names []string) error {
+	for _, l := range names {
+		_, err := x.c.gh.Issues.RemoveLabelForIssue(x.ctx, x.owner, x.name, x.w.Issue, l)
+		if err = x.c.mapErr(err, x.what()); err != nil && !errors.Is(err, ErrNotFound) {
+			return err
+		}
+	}
+	return nil
+}
+
+func (x *run) labels(bool) error {
+	if len(x.w.Add) > 0 {
+		if _, _, err := x.c.gh.Issues.AddLabelsToIssue(x.ctx, x.owner, x.name, x.w.Issue, x.w.Add); err != nil {
+			return x.c.mapErr(err, x.what())
+		}
+	}
+	return x.removeLabels(x.w.Remove)
+}
+
+func (x *run) assign(login string) step {
+	return step{run: func(bool) error {
+		is, _, err := x.c.gh.Issues.AddAssignees(x.ctx, x.owner, x.name, x.w.Issue, []string{login})
+		if err != nil {
+			return x.c.mapErr(err, x.what())
+		}
+		x.issueURL = is.GetHTMLURL()
+		return nil
+	}}
+}
+
+func (x *run) close(bool) error {
+	state, reason := "closed", "completed"
+	is, _, err := x.c.gh.Issues.Edit(x.ctx, x.owner, x.name, x.w.Issue,
+		&gh.IssueRequest{State: &state, StateReason: &reason})
+	if err != nil {
+		return x.c.mapErr(err, x.what())
+	}
+	x.issueURL = is.GetHTMLURL()
+	return nil
+}

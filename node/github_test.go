@@ -1,0 +1,245 @@
+package node
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/agent-swarm/agent-swarm/github"
+	"github.com/agent-swarm/agent-swarm/github/fakegithub"
+	"github.com/rs/zerolog"
+)
+
+const ghToken = "ghp_testtoken0123456789abcdefABCDEF012345"
+
+// ghHome is a node home whose GitHub API is the fake.
+func ghHome(t *testing.T, domain string, fake *fakegithub.Server, login string) string {
+	t.Helper()
+	home := scHome(t, domain)
+	cfg := must[*Config](t)(LoadConfig(home))
+	cfg.GitHub = &GitHubSettings{APIURL: fake.URL, Login: login, PollEvery: Duration(150 * time.Millisecond)}
+	if err := SaveConfig(home, cfg); err != nil {
+		t.Fatal(err)
+	}
+	return home
+}
+
+// notes are the notification bodies in n's inbox that contain substr.
+func notes(t *testing.T, n *Node, substr string) []InboxMessage {
+	t.Helper()
+	var out []InboxMessage
+	for _, m := range must[[]InboxMessage](t)(n.Inbox(InboxArgs{IncludeMuted: true, Limit: 1000})) {
+		if m.Type == "notification" && strings.Contains(m.Body, substr) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func waitNote(t *testing.T, n *Node, substr, action string) InboxMessage {
+	t.Helper()
+	scWait(t, n.Domain()+" is notified of "+substr, func() bool { return len(notes(t, n, substr)) > 0 })
+	m := notes(t, n, substr)[0]
+	if action != "" && (len(m.Refs) != 1 || m.Refs[0].Action != action || m.Refs[0].Kind != "issue") {
+		t.Fatalf("notification %q carries refs %+v; want one issue ref with action %s", m.Body, m.Refs, action)
+	}
+	return m
+}
+
+// TestGitHubTaskBoard is the issue's scenario: three nodes, the master
+// links a repo, a member creates a task, another claims it (the others
+// hear of it), a comment made on GitHub reaches every member through the
+// master's bot, the task is closed; the bot restarts mid-stream without a
+// duplicate or a gap; a forged webhook is refused; rate-limited writes
+// wait and make one comment; a durable message is a comment plus a link.
+func TestGitHubTaskBoard(t *testing.T) {
+	fake := fakegithub.New(ghToken, fakegithub.WithLogin("swarm-bot"))
+	defer fake.Close()
+	fake.AddRepo("acme/app")
+	t.Setenv("GITHUB_TOKEN", ghToken)
+	t.Setenv("SWARM_GITHUB_WEBHOOK_SECRET", "hook-secret")
+
+	aHome := ghHome(t, "a.test", fake, "")
+	a := scOpen(t, aHome)
+	b := scOpen(t, ghHome(t, "b.test", fake, ""))
+	c := scOpen(t, ghHome(t, "c.test", fake, "c-login"))
+	scSwarm(t, a, b, c)
+	if _, err := b.GitHubLink("team", "acme/app"); err == nil || !IsUser(err) {
+		t.Fatalf("a member linked a repo: %v", err)
+	}
+	must[SwarmInfo](t)(a.GitHubLink("team", "acme/app"))
+	for _, n := range []*Node{b, c} {
+		scWait(t, n.Domain()+" learns the link", func() bool {
+			_, repo, err := n.swarmRepo("team")
+			return err == nil && repo == "acme/app"
+		})
+	}
+	ctx := context.Background()
+
+	// b creates a task; a and c hear of it.
+	cr := must[TaskResult](t)(b.TaskCreate(ctx, TaskCreateArgs{Swarm: "team", TaskSpec: github.TaskSpec{Title: "Add login page", Complexity: "medium", Parallel: true}}))
+	if cr.Issue != 1 || cr.Queued {
+		t.Fatalf("create: %+v", cr)
+	}
+	waitNote(t, a, "Add login page", "created")
+	waitNote(t, c, "Add login page", "created")
+	ready := must[[]github.Task](t)(c.TaskList(ctx, "team", "ready"))
+	if len(ready) != 1 || ready[0].Status != "ready" {
+		t.Fatalf("ready tasks: %+v", ready)
+	}
+
+	// c claims it: comment, label, assignment; a and b hear of it.
+	must[TaskResult](t)(c.TaskClaim(ctx, "team", 1))
+	iss := fake.Issues("acme/app")[0]
+	if !contains(iss.Labels, "status:in-progress") || contains(iss.Labels, "status:ready") || !contains(iss.Assignees, "c-login") {
+		t.Fatalf("after the claim: labels %v, assignees %v", iss.Labels, iss.Assignees)
+	}
+	waitNote(t, a, "claimed by c.test", "claimed")
+	waitNote(t, b, "claimed by c.test", "claimed")
+
+	// A human comments on GitHub: the master's bot tells everyone.
+	fake.AddComment("acme/app", 1, "alice", "Please use the design system")
+	waitNote(t, b, "alice commented", "commented")
+	waitNote(t, c, "alice commented", "commented")
+	// The node's own writes are announced once, not echoed by the bot.
+	time.Sleep(500 * time.Millisecond)
+	if n := len(notes(t, b, "swarm-bot")); n != 0 {
+		t.Fatalf("the bot echoed %d of the swarm's own writes", n)
+	}
+
+	// The bot restarts mid-stream: no duplicate, no gap.
+	fake.AddComment("acme/app", 1, "alice", "first while running")
+	waitNote(t, b, "first while running", "")
+	must0(t, a.Close())
+	fake.AddComment("acme/app", 1, "alice", "second while down")
+	fake.AddComment("acme/app", 1, "bob", "third while down")
+	a = scOpen(t, aHome)
+	waitNote(t, b, "third while down", "")
+	waitNote(t, c, "second while down", "")
+	fake.AddComment("acme/app", 1, "alice", "fourth after restart")
+	waitNote(t, c, "fourth after restart", "")
+	bodies(t, b) // fails on any duplicate
+	bodies(t, c)
+
+	// Webhooks: a forged signature is refused and nothing is sent; a good
+	// one is turned into a notification.
+	hook := httptest.NewServer(a.PeerHandler())
+	defer hook.Close()
+	cid := fake.AddComment("acme/app", 1, "carol", "via webhook")
+	before := len(must[[]InboxMessage](t)(b.Inbox(InboxArgs{IncludeMuted: true, Limit: 1000})))
+	resp, err := fake.Deliver(hook.URL+"/github/webhook", []byte("wrong-secret"), "issue_comment", fake.IssueCommentPayload("acme/app", cid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("a forged webhook got %d, want 401", resp.StatusCode)
+	}
+	resp, err = fake.Deliver(hook.URL+"/github/webhook", []byte("hook-secret"), "issue_comment", fake.IssueCommentPayload("acme/app", cid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		t.Fatalf("a signed webhook got %d", resp.StatusCode)
+	}
+	waitNote(t, b, "via webhook", "commented")
+	if got := len(must[[]InboxMessage](t)(b.Inbox(InboxArgs{IncludeMuted: true, Limit: 1000}))); got != before+1 {
+		t.Fatalf("b got %d new messages from one comment seen by webhook and poller; want 1", got-before)
+	}
+
+	// Rate limited: the write waits for the reset, then makes one comment.
+	fake.SetRemaining(0, 2*time.Second)
+	r := must[TaskResult](t)(b.TaskComment(ctx, "team", 1, "written under a rate limit"))
+	if r.Queued {
+		t.Fatalf("a 2 s rate limit outlasted the wait: %+v", r)
+	}
+	count := 0
+	for _, cm := range fake.Comments("acme/app", 1) {
+		if strings.Contains(cm.Body, "written under a rate limit") {
+			count++
+		}
+	}
+	if count != 1 {
+		t.Fatalf("%d comments after a rate-limited write, want exactly 1", count)
+	}
+	waitNote(t, c, "written under a rate limit", "commented")
+
+	// A durable message: an issue comment, and the swarm gets its link.
+	sr := must[SendResult](t)(c.SendDurable(ctx, SendArgs{Swarm: "team", Body: "Design review done"}, 1))
+	if sr.Durable == nil || sr.Durable.URL == "" {
+		t.Fatalf("durable send: %+v", sr)
+	}
+	m := waitNote(t, a, "Design review done", "commented")
+	if m.Refs[0].URL != sr.Durable.URL {
+		t.Fatalf("the notification links %q, the comment is %q", m.Refs[0].URL, sr.Durable.URL)
+	}
+
+	// Block, unblock, close.
+	must[TaskResult](t)(c.TaskBlock(ctx, "team", 1, "waiting for the API"))
+	waitNote(t, a, "waiting for the API", "blocked")
+	must[TaskResult](t)(c.TaskUnblock(ctx, "team", 1))
+	waitNote(t, b, "ready again", "unblocked")
+	must[TaskResult](t)(c.TaskClose(ctx, "team", 1, "#2"))
+	waitNote(t, b, "completed in #2", "completed")
+	if iss := fake.Issues("acme/app")[0]; iss.State != "closed" {
+		t.Fatalf("issue state %s after close", iss.State)
+	}
+
+	// Mistakes are the caller's and say so.
+	if _, err := c.TaskClaim(ctx, "team", 99); err == nil || !IsUser(err) || !strings.Contains(err.Error(), "not found") {
+		t.Fatalf("claiming a missing issue: %v", err)
+	}
+	st := must[GitHubStatus](t)(a.GitHubStatusOf(ctx))
+	if len(st.Links) != 1 || !strings.HasPrefix(st.Links[0].Bot, "running") || st.Token != "found" || st.Queue == nil || st.Queue.RateLimit == 0 {
+		t.Fatalf("github status on the master: %+v", st)
+	}
+	stb := must[GitHubStatus](t)(b.GitHubStatusOf(ctx))
+	if !strings.Contains(stb.Links[0].Bot, "master") {
+		t.Fatalf("a member's status says the bot is %q", stb.Links[0].Bot)
+	}
+}
+
+// TestGitHubTokenErrors: no token, or a bad one, gives one clear error
+// that never shows the token.
+func TestGitHubTokenErrors(t *testing.T) {
+	fake := fakegithub.New(ghToken)
+	defer fake.Close()
+	fake.AddRepo("acme/app")
+	a := scOpen(t, ghHome(t, "a.test", fake, ""))
+	must[SwarmInfo](t)(a.Create(CreateArgs{Name: "team", Repo: "acme/app"}))
+
+	t.Setenv("GITHUB_TOKEN", "")
+	t.Setenv("GH_TOKEN", "")
+	t.Setenv("PATH", t.TempDir()) // no gh either
+	_, err := a.TaskList(context.Background(), "team", "")
+	if err == nil || !IsUser(err) || !strings.Contains(err.Error(), "no GitHub token: set GITHUB_TOKEN or GH_TOKEN") {
+		t.Fatalf("without a token: %v", err)
+	}
+
+	bad := "ghp_wrongwrongwrongwrongwrongwrongwrong1"
+	t.Setenv("GITHUB_TOKEN", bad)
+	b, err := Open(ghHome(t, "b.test", fake, ""), Options{Log: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	must[SwarmInfo](t)(b.Create(CreateArgs{Name: "team", Repo: "acme/app"}))
+	_, err = b.TaskList(context.Background(), "team", "")
+	if err == nil || !IsUser(err) || strings.Contains(err.Error(), bad) || !strings.Contains(strings.ToLower(err.Error()), "token") {
+		t.Fatalf("with a bad token: %v", err)
+	}
+	if _, err := a.TaskList(context.Background(), "nope", ""); err == nil || !IsUser(err) {
+		t.Fatalf("unknown swarm: %v", err)
+	}
+}
+
+func must0(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
