@@ -1,17 +1,20 @@
 package mcp
 
 import (
+	"bytes"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/mark3labs/mcp-go/server"
 )
@@ -67,6 +70,22 @@ func HTTPHandler(s *server.MCPServer, token string) http.Handler {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="swarm"`)
 			http.Error(w, "missing or wrong bearer token (see mcp.token in the node's home)", http.StatusUnauthorized)
 			return
+		}
+		if r.Method == http.MethodPost {
+			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 4<<20))
+			if err != nil {
+				http.Error(w, "could not read the request: "+err.Error(), http.StatusRequestEntityTooLarge)
+				return
+			}
+			if !utf8.Valid(body) {
+				// encoding/json would quietly turn bad bytes into U+FFFD
+				// and run the tool on text the client never sent.
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusBadRequest)
+				io.WriteString(w, `{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"parse error: the request is not valid UTF-8"}}`)
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
 		}
 		h.ServeHTTP(w, r)
 	})

@@ -6,7 +6,9 @@ package node
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
+	"github.com/quic-go/quic-go"
 	"net/http"
 	"path/filepath"
 	"sync"
@@ -130,7 +132,7 @@ func Open(home string, o Options) (*Node, error) {
 	n.arrival = n.lastArrival()
 	n.out = newOutbox(n)
 	if o.Serve {
-		srv, err := transport.Listen(cfg.Listen, n.PeerHandler(), transport.ListenOptions{Certs: certs, NoQUIC: cfg.NoQUIC, Log: o.Log})
+		srv, err := transport.Listen(cfg.Listen, n.PeerHandler(), transport.ListenOptions{Certs: certs, NoQUIC: cfg.NoQUIC, ResetKey: resetKey(id), Log: o.Log})
 		if err != nil {
 			n.Close()
 			return nil, err
@@ -236,4 +238,15 @@ func (b *broadcaster) Notify() {
 	close(b.ch)
 	b.ch = make(chan struct{})
 	b.mu.Unlock()
+}
+
+// resetKey derives the QUIC stateless-reset key from the node's identity:
+// stable across restarts, secret, and of no other use.
+func resetKey(id *identity.Identity) *quic.StatelessResetKey {
+	h := sha256.New()
+	h.Write([]byte("agent-swarm/v1/quic-stateless-reset\x00"))
+	h.Write(id.Key.Seed())
+	var k quic.StatelessResetKey
+	copy(k[:], h.Sum(nil))
+	return &k
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/agent-swarm/agent-swarm/node/identity"
 	"github.com/agent-swarm/agent-swarm/node/wire"
@@ -54,9 +55,15 @@ func writeErr(w http.ResponseWriter, code int, msg string) {
 }
 
 // readBody enforces the content type and the size limit.
+// bodyTimeout bounds how long a request body may take to arrive (4 MiB at
+// about 1 Mbit/s); a slow peer cannot pin a handler longer.
+const bodyTimeout = 30 * time.Second
+
 func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, bool) {
+	// A missing type is taken as JSON (some HTTP/3 clients cannot set
+	// headers); a wrong one is refused. Bodies are verified either way.
 	ct := r.Header.Get("Content-Type")
-	if mt, _, _ := strings.Cut(ct, ";"); strings.TrimSpace(mt) != "application/json" {
+	if mt, _, _ := strings.Cut(ct, ";"); ct != "" && strings.TrimSpace(mt) != "application/json" {
 		writeErr(w, http.StatusUnsupportedMediaType, "content type must be application/json")
 		return nil, false
 	}
@@ -64,6 +71,10 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, bool
 		writeErr(w, http.StatusRequestEntityTooLarge, "body exceeds the limit of "+strconv.FormatInt(limit, 10)+" bytes")
 		return nil, false
 	}
+	// A body that trickles is cut: the TCP server has a ReadTimeout,
+	// HTTP/3 has none, so closing the body bounds both.
+	t := time.AfterFunc(bodyTimeout, func() { r.Body.Close() })
+	defer t.Stop()
 	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		var mbe *http.MaxBytesError

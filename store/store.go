@@ -28,6 +28,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -46,19 +47,34 @@ var (
 
 // Store wraps a badger database.
 type Store struct {
-	db     *badger.DB
-	log    zerolog.Logger
-	mu     sync.RWMutex // guards closed against in-flight calls
-	closed bool
-	stop   chan struct{}
-	done   chan struct{}
+	db      *badger.DB
+	log     zerolog.Logger
+	mu      sync.RWMutex // guards closed against in-flight calls
+	closed  bool
+	stop    chan struct{}
+	done    chan struct{}
+	dir     string
+	minFree int64
 }
 
 // Options tune the store.
 type Options struct {
 	InMemory   bool          // tests of pure logic only
 	GCInterval time.Duration // value-log GC period; 0 means 10 minutes
+	// MinFree is the free space the data directory must keep for writes
+	// to proceed; 0 means DefaultMinFree, negative turns the check off.
+	MinFree int64
 }
+
+// DefaultMinFree covers what badger may touch in one go: both memtables
+// and a whole value-log file, plus a margin. badger writes through
+// memory-mapped files whose blocks are allocated on first touch, so on a
+// full disk a write kills the process with SIGBUS instead of returning an
+// error; refusing writes below this reserve turns that into ErrLowSpace.
+const DefaultMinFree = 2*(4<<20) + (16 << 20) + (8 << 20)
+
+// ErrLowSpace: the data directory is (nearly) full; nothing was written.
+var ErrLowSpace = errors.New("store: not enough free disk space")
 
 // Open opens (or creates) the store in dir.
 func Open(dir string, o Options, log zerolog.Logger) (*Store, error) {
@@ -89,7 +105,13 @@ func Open(dir string, o Options, log zerolog.Logger) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	}
-	s := &Store{db: db, log: log, stop: make(chan struct{}), done: make(chan struct{})}
+	s := &Store{db: db, log: log, stop: make(chan struct{}), done: make(chan struct{}), dir: dir, minFree: o.MinFree}
+	if s.minFree == 0 {
+		s.minFree = DefaultMinFree
+	}
+	if o.InMemory {
+		s.minFree = -1
+	}
 	gc := o.GCInterval
 	if gc == 0 {
 		gc = 10 * time.Minute
@@ -149,6 +171,9 @@ func (s *Store) update(fn func(*Tx) error, durable bool, committed func()) error
 	if s.closed {
 		return ErrClosed
 	}
+	if err := s.checkSpace(); err != nil {
+		return err
+	}
 	for attempt := 0; ; attempt++ {
 		err := s.db.Update(func(t *badger.Txn) error { return fn(&Tx{t: t}) })
 		if errors.Is(err, badger.ErrConflict) && attempt < 8 {
@@ -165,6 +190,23 @@ func (s *Store) update(fn func(*Tx) error, durable bool, committed func()) error
 		}
 		return nil
 	}
+}
+
+// checkSpace refuses a write when the data directory's file system has
+// less than the reserve free (see DefaultMinFree).
+func (s *Store) checkSpace() error {
+	if s.minFree < 0 {
+		return nil
+	}
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(s.dir, &st); err != nil {
+		return nil // cannot tell: let badger try
+	}
+	free := int64(st.Bavail) * int64(st.Bsize)
+	if free < s.minFree {
+		return fmt.Errorf("%w: %s has %d MB free, below the %d MB reserve; free some space", ErrLowSpace, s.dir, free>>20, s.minFree>>20)
+	}
+	return nil
 }
 
 // View runs fn in a read-only transaction.

@@ -2,6 +2,7 @@ package store
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -125,4 +126,35 @@ func TestTTLExpires(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// TestLowSpaceRefusesWrites: below the free-space reserve a write is
+// refused with ErrLowSpace (badger would die of SIGBUS on a full disk)
+// and nothing is written; reads still work.
+func TestLowSpaceRefusesWrites(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, Options{}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Update(func(tx *Tx) error { return tx.Put(Key("x", "1"), "before") }); err != nil {
+		t.Fatal(err)
+	}
+	s.minFree = 1 << 62 // more than any disk has
+	err = s.Update(func(tx *Tx) error { return tx.Put(Key("x", "2"), "after") })
+	if !errors.Is(err, ErrLowSpace) || !strings.Contains(err.Error(), "MB free") {
+		t.Fatalf("write below the reserve: %v", err)
+	}
+	var v string
+	if err := s.View(func(tx *Tx) error { return tx.Get(Key("x", "2"), &v) }); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("the refused write is there: %q %v", v, err)
+	}
+	if err := s.View(func(tx *Tx) error { return tx.Get(Key("x", "1"), &v) }); err != nil || v != "before" {
+		t.Fatalf("read after refusal: %q %v", v, err)
+	}
+	s.minFree = DefaultMinFree
+	if err := s.Update(func(tx *Tx) error { return tx.Put(Key("x", "2"), "after") }); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
 }

@@ -2,6 +2,7 @@ package testclients
 
 import (
 	"encoding/json"
+	"github.com/agent-swarm/agent-swarm/node/ops"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -10,10 +11,17 @@ import (
 	"time"
 )
 
-// allTools is every tool the server must list (one per operation).
-var allTools = []string{"swarm_status", "swarm_list", "swarm_create", "swarm_invite", "swarm_invite_revoke", "swarm_join",
-	"swarm_leave", "swarm_kick", "swarm_transfer", "swarm_members", "swarm_send", "swarm_inbox", "swarm_read",
-	"swarm_delivery", "swarm_wait", "swarm_mute", "swarm_unmute", "swarm_ping", "swarm_presence"}
+// allTools is every tool the server must list: one per operation of the
+// table that is not local-only.
+var allTools = func() []string {
+	var out []string
+	for _, op := range ops.All() {
+		if !op.Local {
+			out = append(out, "swarm_"+op.Name)
+		}
+	}
+	return out
+}()
 
 // TestInspectorCLI: the MCP Inspector CLI lists and calls tools of
 // `swarm mcp` on stdio, attached to a running daemon.

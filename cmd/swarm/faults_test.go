@@ -495,7 +495,7 @@ func TestFaultPartitionHeals(t *testing.T) {
 	if q, err := c.outbox(); err != nil || q == 0 {
 		t.Fatalf("c's outbox is %d (err %v) during the partition, want its sends queued", q, err)
 	}
-	if left := 2*time.Second - time.Since(t0); left > 0 {
+	if left := 5*time.Second - time.Since(t0); left > 0 {
 		time.Sleep(left) // let the retries back off for a while
 	}
 	partition := time.Since(t0)
@@ -613,13 +613,12 @@ func TestFaultKillReceiverMidBurst(t *testing.T) {
 		t.Fatal("the sends did not finish in 30 s")
 	}
 	b.serve()
-	if err := within(90*time.Second, 100*time.Millisecond, func() (bool, error) {
+	restarted := time.Now()
+	drained(t, "after b restarted", func() (bool, error) {
 		got, err := b.apiInboxCounts()
 		q, _ := a.outbox()
 		return err == nil && len(got) >= total && q == 0, fmt.Errorf("b holds %d of %d, a's outbox %d (%v)", len(got), total, q, err)
-	}); err != nil {
-		t.Fatalf("after b restarted: %v", err)
-	}
+	})
 	got, err := b.inboxCounts()
 	if err != nil {
 		t.Fatal(err)
@@ -627,7 +626,8 @@ func TestFaultKillReceiverMidBurst(t *testing.T) {
 	if err := diffInbox(got, want); err != nil {
 		t.Fatalf("b's inbox after a SIGKILL at %d of %d: %v", atKill, total, err)
 	}
-	t.Logf("b killed with %d of %d stored; all %d once %v after the kill", atKill, total, total, time.Since(killed).Round(time.Millisecond))
+	t.Logf("b killed with %d of %d stored; all %d once %v after the kill, %v after b restarted", atKill, total, total,
+		time.Since(killed).Round(time.Millisecond), time.Since(restarted).Round(time.Millisecond))
 }
 
 // TestFaultKillSenderMidBurst: a's daemon is SIGKILLed in the middle of
@@ -718,6 +718,50 @@ func TestFaultKillSenderMidBurst(t *testing.T) {
 		killAt, burst.Round(time.Millisecond), float64(burst.Microseconds())/1000/float64(killAt), len(got), total, uncertain, got[uncertain] > 0)
 }
 
+// drained waits until ok holds: within 20 s is on time. A redelivery that
+// only comes later (a stalled connection to a restarted peer) is an error,
+// but the test waits up to 80 s more to tell late from lost.
+func drained(t *testing.T, what string, ok func() (bool, error)) {
+	t.Helper()
+	start := time.Now()
+	err := within(20*time.Second, 100*time.Millisecond, ok)
+	if err == nil {
+		return
+	}
+	if err2 := within(80*time.Second, 200*time.Millisecond, ok); err2 != nil {
+		t.Fatalf("%s: %v", what, err2)
+	}
+	t.Errorf("%s: the queued messages arrived only %v later (%v at 20 s)", what, time.Since(start).Round(time.Millisecond), err)
+}
+
+// crashSummary is the start of a Go crash report in a daemon's log: the
+// fatal error and the frames of the goroutine that hit it.
+func crashSummary(path string) string {
+	b, _ := os.ReadFile(path)
+	lines := strings.Split(string(b), "\n")
+	for i, l := range lines {
+		if strings.HasPrefix(l, "fatal error") || strings.HasPrefix(l, "panic:") || strings.HasPrefix(l, "unexpected fault") {
+			var out []string
+			blanks := 0
+			for _, f := range lines[i:min(len(lines), i+60)] {
+				if f == "" {
+					if blanks++; blanks == 2 {
+						break // the end of the faulting goroutine
+					}
+				}
+				if !strings.HasPrefix(f, "\t") && !strings.HasPrefix(f, "runtime.") {
+					out = append(out, f)
+				}
+			}
+			return strings.Join(out, "\n")
+		}
+	}
+	if len(b) > 3000 {
+		b = b[len(b)-3000:]
+	}
+	return "(no Go crash report; the log ends:)\n" + string(b)
+}
+
 func loopbackAddr(t *testing.T) string {
 	t.Helper()
 	port, err := freePort()
@@ -795,7 +839,7 @@ func TestFaultReceiverDiskFull(t *testing.T) {
 	time.Sleep(2 * time.Second)
 	crashed := !b.alive()
 	if crashed {
-		t.Errorf("b's daemon died when its disk filled instead of refusing the message with retry; its log ends:\n%s", b.logTail())
+		t.Errorf("b's daemon died when its disk filled instead of refusing the message with retry:\n%s", crashSummary(b.logPath()))
 	} else {
 		log, _ := os.ReadFile(b.logPath())
 		if !bytes.Contains(log, []byte("inbox commit failed")) && !bytes.Contains(bytes.ToLower(log), []byte("no space")) {
@@ -823,13 +867,11 @@ func TestFaultReceiverDiskFull(t *testing.T) {
 	if crashed {
 		b.serve()
 	}
-	if err := within(30*time.Second, 200*time.Millisecond, func() (bool, error) {
+	drained(t, "after the space was freed", func() (bool, error) {
 		got, err := b.apiInboxCounts()
 		q, _ := a.outbox()
 		return err == nil && got[full] > 0 && q == 0, fmt.Errorf("b holds %d messages, a's outbox %d (%v)", len(got), q, err)
-	}); err != nil {
-		t.Fatalf("after the space was freed: %v", err)
-	}
+	})
 	time.Sleep(300 * time.Millisecond)
 	got, err := b.inboxCounts()
 	if err != nil {

@@ -15,7 +15,9 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/agent-swarm/agent-swarm/node"
 	"github.com/agent-swarm/agent-swarm/node/ops"
@@ -65,7 +67,16 @@ func Handler(n *node.Node, log zerolog.Logger) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/ops/{name}", func(w http.ResponseWriter, r *http.Request) {
 		var raw map[string]any
+		if mt, _, _ := strings.Cut(r.Header.Get("Content-Type"), ";"); strings.TrimSpace(mt) != "application/json" {
+			reply(w, http.StatusUnsupportedMediaType, map[string]string{"error": "content type must be application/json"})
+			return
+		}
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
+		if err == nil && !utf8.Valid(body) {
+			// encoding/json would quietly turn bad bytes into U+FFFD.
+			reply(w, 400, map[string]string{"error": "arguments are not valid UTF-8"})
+			return
+		}
 		if err == nil && len(bytes.TrimSpace(body)) > 0 {
 			err = json.Unmarshal(body, &raw)
 		}

@@ -35,6 +35,7 @@ func quicConfig() *quic.Config {
 // proxy in front terminates TLS and QUIC (behind-Angie mode).
 type Server struct {
 	h3   *http3.Server // nil without QUIC
+	tr   *quic.Transport
 	tcp  *http.Server
 	udp  net.PacketConn
 	ln   net.Listener
@@ -51,7 +52,12 @@ type ListenOptions struct {
 	Certs *Certs
 	// NoQUIC serves only HTTPS over TCP (a host whose UDP is blocked).
 	NoQUIC bool
-	Log    zerolog.Logger
+	// ResetKey lets a restarted node reset the QUIC connections its
+	// previous process had: peers learn at once that it restarted
+	// instead of waiting out the idle timeout. It must be the same across
+	// restarts (derive it from the node's key).
+	ResetKey *quic.StatelessResetKey
+	Log      zerolog.Logger
 }
 
 // Listen binds addr and starts serving h.
@@ -77,6 +83,7 @@ func Listen(addr string, h http.Handler, o ListenOptions) (*Server, error) {
 			MaxHeaderBytes: 16 << 10,
 			IdleTimeout:    90 * time.Second,
 		}
+		s.tr = &quic.Transport{Conn: udp, StatelessResetKey: o.ResetKey}
 	}
 	ln, err := net.Listen("tcp", tcpAddr)
 	if err != nil {
@@ -91,7 +98,13 @@ func Listen(addr string, h http.Handler, o ListenOptions) (*Server, error) {
 	s.tcp = newHTTPServer(altSvc(h, s.h3))
 	s.tcp.TLSConfig = tcpTLS
 	if s.h3 != nil {
-		go func() { s.errc <- s.h3.Serve(s.udp) }()
+		ql, err := s.tr.ListenEarly(s.h3.TLSConfig, s.h3.QUICConfig)
+		if err != nil {
+			ln.Close()
+			s.udp.Close()
+			return nil, fmt.Errorf("listen quic %s: %w", s.addr, err)
+		}
+		go func() { s.errc <- s.h3.ServeListener(ql) }()
 	}
 	go func() { s.errc <- s.tcp.ServeTLS(ln, "", "") }()
 	return s, nil
@@ -151,6 +164,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		e2 := s.tcp.Shutdown(ctx)
 		if s.h3 != nil {
 			s.h3.Close()
+			s.tr.Close()
 			s.udp.Close()
 		}
 		err = errors.Join(ignoreClosed(e1), ignoreClosed(e2))

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"unicode/utf8"
 )
 
@@ -101,7 +102,54 @@ func decodeStrict(b []byte, v any) error {
 	if dec.More() {
 		return errors.New("malformed payload: trailing data after the JSON object")
 	}
-	return nil
+	// encoding/json keeps the last of repeated keys; another parser may
+	// keep the first. A signed payload must mean one thing to everyone.
+	return noDuplicateKeys(b)
+}
+
+// noDuplicateKeys refuses a JSON text in which an object repeats a key.
+func noDuplicateKeys(b []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	type frame struct {
+		keys  map[string]bool
+		isObj bool
+		want  bool // next string token in this object is a key
+	}
+	var stack []frame
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("malformed payload: %w", err)
+		}
+		top := len(stack) - 1
+		if top >= 0 && stack[top].isObj && stack[top].want {
+			if k, ok := tok.(string); ok {
+				if stack[top].keys[k] {
+					return fmt.Errorf("malformed payload: key %q appears twice", clip(k))
+				}
+				stack[top].keys[k] = true
+				stack[top].want = false
+				continue
+			}
+		}
+		switch tok {
+		case json.Delim('{'):
+			stack = append(stack, frame{keys: map[string]bool{}, isObj: true, want: true})
+			continue
+		case json.Delim('['):
+			stack = append(stack, frame{})
+			continue
+		case json.Delim('}'), json.Delim(']'):
+			stack = stack[:top]
+		}
+		// A value ended: the enclosing object expects a key next.
+		if n := len(stack) - 1; n >= 0 && stack[n].isObj {
+			stack[n].want = true
+		}
+	}
 }
 
 // DecodeSigned parses the outer form from untrusted bytes.
