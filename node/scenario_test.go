@@ -480,3 +480,29 @@ func TestBurstArrivesOnceInOrder(t *testing.T) {
 	}
 	scWait(t, "the outbox drains", func() bool { return must[Status](t)(a.Status()).Outbox == 0 })
 }
+
+// TestMasterOfflineMembersKeepMessaging: the master holds only the
+// membership; with it down, members message each other directly, and the
+// master gets what was sent to all once it is back. Nothing is lost or
+// doubled.
+func TestMasterOfflineMembersKeepMessaging(t *testing.T) {
+	aHome := scHome(t, "a.test")
+	a := scOpen(t, aHome)
+	b, c := scNode(t, "b.test"), scNode(t, "c.test")
+	scSwarm(t, a, b, c)
+	must0(t, a.Close())
+	ctx := context.Background()
+	for i := range 20 {
+		r := must[SendResult](t)(b.Send(ctx, SendArgs{Swarm: "team", To: "c.test", Body: fmt.Sprintf("b to c %d", i), Wait: 5 * time.Second}))
+		if r.Deliveries[0].Status != Delivered {
+			t.Fatalf("b to c with the master down: %+v", r.Deliveries)
+		}
+		must[SendResult](t)(c.Send(ctx, SendArgs{Swarm: "team", Body: fmt.Sprintf("c to all %d", i)}))
+	}
+	scWait(t, "b has c's 20 broadcasts", func() bool { return len(bodies(t, b)) == 20 })
+	a = scOpen(t, aHome)
+	scWait(t, "the master gets c's broadcasts when back", func() bool { return len(bodies(t, a)) == 20 })
+	if n := len(bodies(t, c)); n != 20 {
+		t.Fatalf("c holds %d messages, want b's 20", n)
+	}
+}
