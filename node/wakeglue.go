@@ -103,11 +103,17 @@ func (n *Node) offerWake(m wire.Message) {
 	im := view(m, names, false, n.IsMuted(m.Swarm, m.From))
 	ev := wake.Event{Kind: "message", ID: m.ID, Swarm: im.Swarm, From: m.From, Direct: im.Direct,
 		Priority: m.Priority, Thread: m.Thread, Body: m.Body, Muted: im.Muted, Framed: Frame(im)}
+	login := n.ghSettings().Login
 	for _, r := range m.Refs {
-		// A task assigned to this agent is announced to it directly.
-		if r.Action == "assigned" && im.Direct {
+		if r.Kind != "issue" {
+			continue
+		}
+		// A task assigned to this agent's GitHub login (relayed by the
+		// sync bot, or announced directly) is a system event.
+		if r.Action == "assigned" && (im.Direct || (login != "" && strings.EqualFold(r.Login, login))) {
 			ev.Kind, ev.System = "system", "task_assigned"
 		}
+		ev.Alias = login // @login in an issue comment mentions this agent
 	}
 	d := n.wake.Offer(ev)
 	n.log.Debug().Str("id", m.ID).Bool("wake", d.Wake).Str("why", d.Reason).Msg("wake decision")

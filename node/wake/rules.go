@@ -215,7 +215,10 @@ type Event struct {
 	Body     string `json:"-"`
 	System   string `json:"system,omitempty"`
 	Muted    bool   `json:"muted,omitempty"`
-	Framed   string `json:"-"` // the event as the prompt shows it
+	// Alias is another name of this agent that counts as a mention (its
+	// GitHub login, in issue comments the sync bot relays).
+	Alias  string `json:"-"`
+	Framed string `json:"-"` // the event as the prompt shows it
 }
 
 // Match returns the first rule the event meets, or -1.
@@ -247,7 +250,7 @@ func (r Rule) matches(self string, e Event) bool {
 	case "direct":
 		return e.Direct
 	case "mention":
-		return mentions(e.Body, self)
+		return mentions(e.Body, self) || (e.Alias != "" && hasWord(e.Body, "@"+e.Alias))
 	case "keyword":
 		return hasWord(e.Body, r.Keyword)
 	case "priority":
