@@ -34,10 +34,43 @@ func BenchmarkDirectMessage(b *testing.B) {
 
 func scNodeB(b *testing.B, domain string) *Node {
 	home := scHomeTB(b, nil, domain)
+	cfg, _ := LoadConfig(home)
+	cfg.RateLimit = 100000 // measure the node, not the flood guard
+	SaveConfig(home, cfg)
 	n, err := Open(home, Options{Serve: true, Log: zerolog.New(os.Stderr).Level(zerolog.WarnLevel)})
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { n.Close() })
 	return n
+}
+
+// BenchmarkThroughput: 64 senders, no wait, then every delivery acked:
+// sustained direct messages with durability on both sides.
+func BenchmarkThroughput(b *testing.B) {
+	a, c := scNodeB(b, "a.test"), scNodeB(b, "b.test")
+	ctx := context.Background()
+	if _, err := a.Create(CreateArgs{Name: "team"}); err != nil {
+		b.Fatal(err)
+	}
+	inv, _ := a.Invite(InviteArgs{Swarm: "team"})
+	if _, err := c.Join(ctx, inv.Token); err != nil {
+		b.Fatal(err)
+	}
+	body := strings.Repeat("x", 512)
+	b.ResetTimer()
+	start := time.Now()
+	b.SetParallelism(32)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := a.Send(ctx, SendArgs{Swarm: "team", To: "b.test", Body: body}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	sent := time.Since(start)
+	if left := a.Flush(ctx, time.Minute); left > 0 {
+		b.Fatalf("%d still queued", left)
+	}
+	b.ReportMetric(float64(sent.Milliseconds()), "send-ms")
 }

@@ -55,6 +55,14 @@ type Store struct {
 	done    chan struct{}
 	dir     string
 	minFree int64
+
+	// Group commit: concurrent durable updates share one sync.
+	smu       sync.Mutex
+	scond     *sync.Cond
+	requested uint64 // syncs asked for (each after its commit)
+	synced    uint64 // every request up to this one is durable
+	syncing   bool
+	syncErr   error
 }
 
 // Options tune the store.
@@ -106,6 +114,7 @@ func Open(dir string, o Options, log zerolog.Logger) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	}
 	s := &Store{db: db, log: log, stop: make(chan struct{}), done: make(chan struct{}), dir: dir, minFree: o.MinFree}
+	s.scond = sync.NewCond(&s.smu)
 	if s.minFree == 0 {
 		s.minFree = DefaultMinFree
 	}
@@ -186,10 +195,37 @@ func (s *Store) update(fn func(*Tx) error, durable bool, committed func()) error
 			committed()
 		}
 		if durable {
-			return s.db.Sync()
+			return s.groupSync()
 		}
 		return nil
 	}
+}
+
+// groupSync returns once a sync that began after the caller's commit has
+// finished. Callers that arrive while a sync runs share the next one, so
+// N concurrent durable writers cost about two syncs, not N: group commit.
+func (s *Store) groupSync() error {
+	s.smu.Lock()
+	defer s.smu.Unlock()
+	s.requested++
+	ticket := s.requested
+	for s.synced < ticket {
+		if s.syncing {
+			s.scond.Wait()
+			continue
+		}
+		// Everything requested so far was committed before it was
+		// requested: one sync covers it all.
+		s.syncing = true
+		target := s.requested
+		s.smu.Unlock()
+		err := s.db.Sync()
+		s.smu.Lock()
+		s.syncing = false
+		s.synced, s.syncErr = target, err
+		s.scond.Broadcast()
+	}
+	return s.syncErr
 }
 
 // checkSpace refuses a write when the data directory's file system has

@@ -5,12 +5,14 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -28,22 +30,58 @@ import (
 // benchOpts size one run of swarm bench.
 type benchOpts struct {
 	n, fanN, fanout int
+	// fanBig members (and raw servers) for the large fan-out, fanBigN
+	// round trips of it; tput messages for the throughput rows; idlePeers
+	// members of the swarm of the idle-with-peers daemon; readyRuns starts
+	// of `swarm serve` for time to ready.
+	fanBig, fanBigN, tput, idlePeers, readyRuns int
+	idleFor                                     time.Duration
+	// swarm100: the in-process swarm of s100 nodes (0: skipped).
+	s100, s100N int
 }
 
 // cmdBench measures, in one run on one machine, a baseline of raw HTTP/3
 // beside the node, and prints the ratios. Every peer is a separate process
 // of this binary; all children are stopped and their homes removed.
 func cmdBench(ctx context.Context, g globals, args []string, stdout, stderr io.Writer) error {
-	f, pos, err := parseFlags(args, map[string]bool{"quick": true})
+	f, pos, err := parseFlags(args, map[string]bool{"quick": true, "swarm100": true, "load": true})
 	if err != nil {
 		return err
 	}
 	if len(pos) > 0 {
 		return usagef("bench takes no positional arguments")
 	}
-	o := benchOpts{n: 1000, fanN: 200, fanout: 10}
+	for k := range f {
+		switch k {
+		case "quick", "n", "swarm100", "load", "rate", "duration":
+		default:
+			return usagef("bench: unknown flag --%s", k)
+		}
+	}
+	if f["load"] == "true" {
+		lo, err := loadFlags(f)
+		if err != nil {
+			return err
+		}
+		b, err := newBencher(stderr)
+		if err != nil {
+			return err
+		}
+		defer b.close()
+		return b.load(ctx, lo, stdout)
+	}
+	if f["rate"] != "" || f["duration"] != "" {
+		return usagef("bench: --rate and --duration go with --load")
+	}
+	o := benchOpts{n: 1000, fanN: 200, fanout: 10, fanBig: 50, fanBigN: 30, tput: 5000, idlePeers: 50, readyRuns: 5, idleFor: 10 * time.Second}
 	if f["quick"] == "true" {
-		o = benchOpts{n: 30, fanN: 10, fanout: 3}
+		o = benchOpts{n: 30, fanN: 10, fanout: 3, fanBig: 6, fanBigN: 5, tput: 300, idlePeers: 10, readyRuns: 3, idleFor: 2 * time.Second}
+	}
+	if f["swarm100"] == "true" {
+		o.s100, o.s100N = 100, 10
+		if f["quick"] == "true" {
+			o.s100, o.s100N = 20, 3
+		}
 	}
 	if v := f["n"]; v != "" {
 		if o.n, err = strconv.Atoi(v); err != nil || o.n < 1 || o.n > 100000 {
@@ -63,9 +101,14 @@ func cmdBench(ctx context.Context, g globals, args []string, stdout, stderr io.W
 	if g.json {
 		return json.NewEncoder(stdout).Encode(rows)
 	}
-	fmt.Fprintf(stdout, "%-34s %12s %12s %8s  %s\n", "metric", "baseline", "node", "ratio", "target")
+	fmt.Fprintf(stdout, "%-44s %14s %14s %8s  %s\n", "metric", "baseline", "node", "ratio", "target")
 	for _, r := range rows {
-		fmt.Fprintf(stdout, "%-34s %12s %12s %7.2fx  %s\n", r.Metric, r.fmt(r.Baseline), r.fmt(r.Node), r.Ratio, r.Target)
+		ratio := fmt.Sprintf("%7.2fx", r.Ratio)
+		base := r.fmt(r.Baseline)
+		if r.Baseline == 0 {
+			ratio, base = "      -", "-"
+		}
+		fmt.Fprintf(stdout, "%-44s %14s %14s %8s  %s\n", r.Metric, base, r.fmt(r.Node), ratio, r.Target)
 	}
 	return nil
 }
@@ -80,8 +123,11 @@ type benchRow struct {
 }
 
 func (r benchRow) fmt(v float64) string {
-	if r.Unit == "MB" {
+	switch r.Unit {
+	case "MB":
 		return fmt.Sprintf("%.1f MB", v)
+	case "msg/s":
+		return fmt.Sprintf("%.0f msg/s", v)
 	}
 	return fmt.Sprintf("%.3f ms", v)
 }
@@ -111,27 +157,56 @@ func newBencher(stderr io.Writer) (*bencher, error) {
 
 func (b *bencher) close() {
 	b.mu.Lock()
-	for _, c := range b.children {
-		_ = syscall.Kill(-c.Process.Pid, syscall.SIGTERM)
-	}
-	for _, c := range b.children {
-		done := make(chan struct{})
-		go func() { c.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = syscall.Kill(-c.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
-	}
+	cs := b.children
+	b.children = nil
 	b.mu.Unlock()
+	stopChildren(cs)
 	os.RemoveAll(b.tmp)
 }
 
+// stop stops some children (their process groups) and forgets them.
+func (b *bencher) stop(cs ...*exec.Cmd) {
+	b.mu.Lock()
+	keep := b.children[:0]
+	for _, c := range b.children {
+		if !slices.Contains(cs, c) {
+			keep = append(keep, c)
+		}
+	}
+	b.children = keep
+	b.mu.Unlock()
+	stopChildren(cs)
+}
+
+// stopChildren sends SIGTERM to each child's process group, then SIGKILL
+// to any still running after 5 s, and reaps them all.
+func stopChildren(cs []*exec.Cmd) {
+	for _, c := range cs {
+		_ = syscall.Kill(-c.Process.Pid, syscall.SIGTERM)
+	}
+	var wg sync.WaitGroup
+	for _, c := range cs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			done := make(chan struct{})
+			go func() { c.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(5 * time.Second):
+				_ = syscall.Kill(-c.Process.Pid, syscall.SIGKILL)
+				<-done
+			}
+		}()
+	}
+	wg.Wait()
+}
+
 // start runs this binary with args as a child in its own process group.
+// The child gets SIGTERM if the bench process dies without cleaning up.
 func (b *bencher) start(args ...string) (*exec.Cmd, io.Reader, error) {
 	cmd := exec.Command(b.self, args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, nil, err
@@ -148,24 +223,73 @@ func (b *bencher) start(args ...string) (*exec.Cmd, io.Reader, error) {
 
 // rawPeer starts a raw HTTP/3 server process and returns how to reach it.
 func (b *bencher) rawPeer() (transport.Peer, int, error) {
-	dir, _ := os.MkdirTemp(b.tmp, "raw-")
+	p, cmd, err := b.rawPeerCmd()
+	if err != nil {
+		return p, 0, err
+	}
+	return p, cmd.Process.Pid, nil
+}
+
+// rawDir writes a self-signed pair for a raw server and returns its
+// directory and pin.
+func (b *bencher) rawDir() (string, string, error) {
+	dir, err := os.MkdirTemp(b.tmp, "raw-")
+	if err != nil {
+		return "", "", err
+	}
 	certPEM, keyPEM, err := transport.SelfSigned("raw.bench", []string{"127.0.0.1"})
 	if err != nil {
-		return transport.Peer{}, 0, err
+		return "", "", err
 	}
-	os.WriteFile(filepath.Join(dir, "cert.pem"), certPEM, 0o600)
-	os.WriteFile(filepath.Join(dir, "key.pem"), keyPEM, 0o600)
-	cert, _ := tls.X509KeyPair(certPEM, keyPEM)
-	pin, _ := transport.PinOf(cert)
+	if err := os.WriteFile(filepath.Join(dir, "cert.pem"), certPEM, 0o600); err != nil {
+		return "", "", err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "key.pem"), keyPEM, 0o600); err != nil {
+		return "", "", err
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return "", "", err
+	}
+	pin, err := transport.PinOf(cert)
+	return dir, pin, err
+}
+
+// rawPeerCmd starts a raw HTTP/3 server process and returns how to reach
+// it and the child.
+func (b *bencher) rawPeerCmd() (transport.Peer, *exec.Cmd, error) {
+	dir, pin, err := b.rawDir()
+	if err != nil {
+		return transport.Peer{}, nil, err
+	}
 	cmd, out, err := b.start("bench-peer", "--dir", dir)
 	if err != nil {
-		return transport.Peer{}, 0, err
+		return transport.Peer{}, nil, err
 	}
-	line, err := bufio.NewReader(out).ReadString('\n')
+	line, err := readLine(out, 15*time.Second)
 	if err != nil {
-		return transport.Peer{}, 0, fmt.Errorf("raw peer did not start: %w", err)
+		return transport.Peer{}, nil, fmt.Errorf("raw peer did not start: %w", err)
 	}
-	return transport.Peer{Addr: strings.TrimSpace(line), Pin: pin}, cmd.Process.Pid, nil
+	return transport.Peer{Addr: line, Pin: pin}, cmd, nil
+}
+
+// readLine reads the first line of r, waiting at most d.
+func readLine(r io.Reader, d time.Duration) (string, error) {
+	type res struct {
+		s   string
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() {
+		s, err := bufio.NewReader(r).ReadString('\n')
+		ch <- res{strings.TrimSpace(s), err}
+	}()
+	select {
+	case v := <-ch:
+		return v.s, v.err
+	case <-time.After(d):
+		return "", fmt.Errorf("no line within %s", d)
+	}
 }
 
 // nodeHome makes a node home with a free port.
@@ -185,19 +309,46 @@ func (b *bencher) nodeHome(name string) (string, error) {
 }
 
 // serveNode runs `swarm serve` on home as a child and waits until ready.
-func (b *bencher) serveNode(home string) (int, error) {
-	cmd, _, err := b.start("--home", home, "--log-level", "error", "serve")
+func (b *bencher) serveNode(ctx context.Context, home string) (int, error) {
+	cmd, err := b.startServe(home)
 	if err != nil {
 		return 0, err
 	}
+	return cmd.Process.Pid, b.waitReady(ctx, home)
+}
+
+// startServe starts `swarm serve` on home as a child.
+func (b *bencher) startServe(home string) (*exec.Cmd, error) {
+	os.Remove(filepath.Join(home, node.ReadyFile))
+	cmd, _, err := b.start("--home", home, "--log-level", "error", "serve")
+	return cmd, err
+}
+
+// waitReady waits (up to 15 s) for the daemon on home to write its ready file.
+func (b *bencher) waitReady(ctx context.Context, home string) error {
 	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
+	for time.Now().Before(deadline) && ctx.Err() == nil {
 		if _, err := os.Stat(filepath.Join(home, node.ReadyFile)); err == nil {
-			return cmd.Process.Pid, nil
+			return nil
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	return 0, fmt.Errorf("node %s did not become ready", home)
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return fmt.Errorf("node %s did not become ready", home)
+}
+
+// sleepCtx sleeps d or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 func (b *bencher) run(ctx context.Context, o benchOpts) ([]benchRow, error) {
@@ -232,7 +383,7 @@ func (b *bencher) run(ctx context.Context, o benchOpts) ([]benchRow, error) {
 	if err != nil {
 		return nil, err
 	}
-	idlePID, err := b.serveNode(idleHome)
+	idlePID, err := b.serveNode(ctx, idleHome)
 	if err != nil {
 		return nil, err
 	}
@@ -270,7 +421,7 @@ func (b *bencher) run(ctx context.Context, o benchOpts) ([]benchRow, error) {
 		if err != nil {
 			return nil, err
 		}
-		pid, err := b.serveNode(home)
+		pid, err := b.serveNode(ctx, home)
 		if err != nil {
 			return nil, err
 		}
@@ -335,25 +486,60 @@ func (b *bencher) run(ctx context.Context, o benchOpts) ([]benchRow, error) {
 		}
 		rawFan, nodeFan = append(rawFan, t1.Sub(t0)), append(nodeFan, time.Since(t1))
 	}
+	tput, err := b.throughput(ctx, a, members[0], raws[0], client, body, o.tput)
+	if err != nil {
+		return nil, err
+	}
+	big, err := b.fanOutBig(ctx, a, raws, client, body, o)
+	if err != nil {
+		return nil, err
+	}
+	// The daemon in a swarm of idlePeers members runs idle from here on.
+	peersPID, peersReady, err := b.idleWithPeers(ctx, o.idlePeers)
+	if err != nil {
+		return nil, err
+	}
 	faces, err := b.faces(ctx, o)
 	if err != nil {
 		return nil, err
 	}
-	time.Sleep(3 * time.Second) // let the member settle into idle
+	ready, err := b.readyTime(ctx, o.readyRuns)
+	if err != nil {
+		return nil, err
+	}
+	// Let the member settle into idle, and the daemon with peers run idleFor.
+	if err := sleepCtx(ctx, max(3*time.Second, o.idleFor-time.Since(peersReady))); err != nil {
+		return nil, err
+	}
 	rows := []benchRow{
 		row("direct message p50 (vs raw POST)", raw, direct, 0.50, "<= 2.0x"),
 		row("direct message p99 (vs raw POST)", raw, direct, 0.99, "<= 3.0x"),
 		row(fmt.Sprintf("fan-out to %d p50 (vs raw fan-out)", o.fanout), rawFan, nodeFan, 0.50, "<= 1.5x"),
 		row(fmt.Sprintf("fan-out to %d p99 (vs raw fan-out)", o.fanout), rawFan, nodeFan, 0.99, ""),
 	}
+	rows = append(rows, big...)
+	rows = append(rows, tput)
 	rows = append(rows, faces...)
+	rows = append(rows, ready)
 	rawRSS, err1 := rssMB(rawPID)
 	idleRSS, err2 := rssMB(idlePID)
 	loadedRSS, err3 := rssMB(memberPIDs[0])
-	if err1 == nil && err2 == nil && err3 == nil {
+	peersRSS, err4 := rssMB(peersPID)
+	if err1 == nil && err2 == nil && err3 == nil && err4 == nil {
 		rows = append(rows,
 			benchRow{Metric: "idle daemon RSS (vs raw server)", Unit: "MB", Baseline: rawRSS, Node: idleRSS, Ratio: idleRSS / rawRSS, Target: "node <= 30 MB"},
-			benchRow{Metric: fmt.Sprintf("RSS after %d messages, then idle", o.n+min(200, o.n)+o.fanN), Unit: "MB", Baseline: rawRSS, Node: loadedRSS, Ratio: loadedRSS / rawRSS, Target: ""})
+			benchRow{Metric: fmt.Sprintf("idle RSS, %d-member swarm, after %s", o.idlePeers, time.Since(peersReady).Round(time.Second)),
+				Unit: "MB", Baseline: rawRSS, Node: peersRSS, Ratio: peersRSS / rawRSS, Target: "node <= 60 MB"},
+			benchRow{Metric: fmt.Sprintf("RSS after %d messages, then idle", o.n+min(200, o.n)+o.fanN+o.tput), Unit: "MB", Baseline: rawRSS, Node: loadedRSS, Ratio: loadedRSS / rawRSS, Target: ""})
+	} else {
+		return nil, fmt.Errorf("reading RSS: %w", errors.Join(err1, err2, err3, err4))
+	}
+	if o.s100 > 0 {
+		s100, err := b.swarm100(ctx, o.s100, o.s100N)
+		if err != nil {
+			return nil, err
+		}
+		rows = append(rows, s100...)
 	}
 	return rows, nil
 }
@@ -425,7 +611,7 @@ func (b *bencher) faces(ctx context.Context, o benchOpts) ([]benchRow, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := b.serveNode(dHome); err != nil {
+	if _, err := b.serveNode(ctx, dHome); err != nil {
 		return nil, err
 	}
 	run := func(home string, args ...string) (string, error) {
@@ -442,7 +628,7 @@ func (b *bencher) faces(ctx context.Context, o benchOpts) ([]benchRow, error) {
 	if _, err := run(pHome, "join", "--token", tok); err != nil {
 		return nil, fmt.Errorf("join: %w", err)
 	}
-	if _, err := b.serveNode(pHome); err != nil {
+	if _, err := b.serveNode(ctx, pHome); err != nil {
 		return nil, err
 	}
 	c, err := client.NewStdioMCPClient(b.self, nil, "--home", dHome, "--log-level", "error", "mcp")

@@ -3,28 +3,92 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
-// TestBenchRuns: `swarm bench --quick` runs its peers as separate
-// processes, completes, and prints every row. (It asserts no timings:
-// the figures are for people to read, in docs/performance.md.)
-func TestBenchRuns(t *testing.T) {
+// benchBinary builds this command for the bench's child processes.
+func benchBinary(t *testing.T) {
+	t.Helper()
 	bin := filepath.Join(t.TempDir(), "swarm")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
 	t.Setenv("SWARM_BENCH_BIN", bin)
+}
+
+// benchTemps lists the bench's temp homes, to see that none is left.
+func benchTemps(t *testing.T) []string {
+	t.Helper()
+	m, err := filepath.Glob(filepath.Join(os.TempDir(), "swarm-bench-*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// TestBenchRuns: `swarm bench --quick` runs its peers as separate
+// processes, completes, and prints every row. (It asserts no timings:
+// the figures are for people to read, in docs/performance.md.)
+func TestBenchRuns(t *testing.T) {
+	benchBinary(t)
+	before := len(benchTemps(t))
 	var out, errb bytes.Buffer
 	if err := cmdBench(context.Background(), globals{}, []string{"--quick"}, &out, &errb); err != nil {
 		t.Fatalf("bench: %v\n%s", err, errb.String())
 	}
-	for _, row := range []string{"direct message p50", "direct message p99", "fan-out to 3 p50", "idle daemon RSS", "RSS after", "swarm_send via MCP stdio", "swarm send CLI"} {
+	for _, row := range []string{"direct message p50", "direct message p99", "fan-out to 3 p50", "fan-out to 6 p50",
+		"throughput, 300 direct msgs", "RSS, max member of the 7-member swarm", "swarm serve start to ready",
+		"idle daemon RSS", "idle RSS, 10-member swarm", "RSS after", "swarm_send via MCP stdio", "swarm send CLI"} {
 		if !strings.Contains(out.String(), row) {
 			t.Errorf("no %q row in:\n%s", row, out.String())
+		}
+	}
+	if after := len(benchTemps(t)); after > before {
+		t.Errorf("bench left %d temp homes", after-before)
+	}
+}
+
+// TestBenchLoad: `swarm bench --load`, small, delivers every message
+// exactly once to every other daemon, and stops its daemons.
+func TestBenchLoad(t *testing.T) {
+	benchBinary(t)
+	before := len(benchTemps(t))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var out, errb bytes.Buffer
+	if err := cmdBench(ctx, globals{}, []string{"--load", "--rate", "200", "--duration", "3s"}, &out, &errb); err != nil {
+		t.Fatalf("bench --load: %v\n%s\n%s", err, out.String(), errb.String())
+	}
+	for _, want := range []string{"(send errors 0)", "lost 0, duplicated 0, unexpected 0; outboxes drained true", "RSS load2.bench: min"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("no %q in:\n%s", want, out.String())
+		}
+	}
+	var sent, delivered, expected int
+	if _, err := fmt.Sscanf(out.String()[strings.Index(out.String(), "\nsent ")+1:], "sent %d", &sent); err != nil || sent < 500 {
+		t.Errorf("sent %d (%v), want about 600 in:\n%s", sent, err, out.String())
+	}
+	if i := strings.Index(out.String(), "\ndelivered "); i < 0 {
+		t.Errorf("no delivered line in:\n%s", out.String())
+	} else if _, err := fmt.Sscanf(out.String()[i+1:], "delivered %d of %d", &delivered, &expected); err != nil || delivered != 2*sent || expected != 2*sent {
+		t.Errorf("delivered %d of %d (%v), want %d of %d", delivered, expected, err, 2*sent, 2*sent)
+	}
+	if after := len(benchTemps(t)); after > before {
+		t.Errorf("bench left %d temp homes", after-before)
+	}
+}
+
+// TestBenchFlags: bad or misplaced flags are usage errors.
+func TestBenchFlags(t *testing.T) {
+	for _, args := range [][]string{{"--frob"}, {"--rate", "10"}, {"--load", "--rate", "0"}, {"--load", "--duration", "1ms"}, {"--load", "--quick"}} {
+		if err := cmdBench(context.Background(), globals{}, args, &bytes.Buffer{}, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "--") {
+			t.Errorf("bench %v: err %v, want a usage error", args, err)
 		}
 	}
 }

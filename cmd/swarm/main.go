@@ -440,7 +440,8 @@ func usage(w io.Writer) {
       print or rewrite the Angie site from the config; run angie -t on it
   swarm serve [--mcp-listen 127.0.0.1:PORT]   run the node daemon (optionally MCP over streamable HTTP, bearer token in HOME/mcp.token)
   swarm demo                  three nodes on loopback, every operation, then exit
-  swarm bench [--n N] [--quick]   raw HTTP/3 beside the node: round trip, fan-out, idle RSS, with ratios
+  swarm bench [--n N] [--quick] [--swarm100]   raw HTTP/3 beside the node: round trip, throughput, fan-out 10/50, RSS, ready time, with ratios
+  swarm bench --load [--rate 1000] [--duration 60s]   three daemons under a paced load: RSS over time, 0 lost, 0 duplicated
   swarm mcp [--channel]       MCP on stdio: every operation as a swarm_* tool (claude mcp add swarm -- swarm mcp)
 `)
 	for _, op := range ops.All() {

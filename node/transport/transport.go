@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	stdlog "log"
 	"net"
 	"net/http"
 	"strings"
@@ -97,6 +98,7 @@ func Listen(addr string, h http.Handler, o ListenOptions) (*Server, error) {
 	tcpTLS.NextProtos = []string{"h2", "http/1.1"}
 	s.tcp = newHTTPServer(altSvc(h, s.h3))
 	s.tcp.TLSConfig = tcpTLS
+	s.tcp.ErrorLog = stdlog.New(zlWriter{o.Log}, "", 0)
 	if s.h3 != nil {
 		ql, err := s.tr.ListenEarly(s.h3.TLSConfig, s.h3.QUICConfig)
 		if err != nil {
@@ -121,6 +123,7 @@ func listenPlain(addr string, h http.Handler, log zerolog.Logger) (*Server, erro
 		return nil, fmt.Errorf("listen tcp %s: %w", addr, err)
 	}
 	s := &Server{ln: ln, log: log, errc: make(chan error, 1), addr: ln.Addr().String(), tcp: newHTTPServer(h)}
+	s.tcp.ErrorLog = stdlog.New(zlWriter{log}, "", 0)
 	go func() { s.errc <- s.tcp.Serve(ln) }()
 	return s, nil
 }
@@ -134,6 +137,15 @@ func newHTTPServer(h http.Handler) *http.Server {
 		IdleTimeout:       90 * time.Second,
 		MaxHeaderBytes:    16 << 10,
 	}
+}
+
+// zlWriter sends net/http's own error lines (TLS handshake failures of
+// scanners and the like) to the node's log at debug level, not stderr.
+type zlWriter struct{ l zerolog.Logger }
+
+func (w zlWriter) Write(p []byte) (int, error) {
+	w.l.Debug().Str("component", "https").Msg(strings.TrimSpace(string(p)))
+	return len(p), nil
 }
 
 // altSvc advertises HTTP/3 to clients that came over TCP.
@@ -341,6 +353,13 @@ func (c *Client) Do(ctx context.Context, p Peer, method, path string, body []byt
 		return c.do(ctx, c.hc2, p, method, path, body, hdr, maxReply)
 	}
 	code, b, err := c.do(ctx, c.hc3, p, method, path, body, hdr, maxReply)
+	var reset *quic.StatelessResetError
+	if errors.As(err, &reset) && ctx.Err() == nil {
+		// The peer restarted and reset the connection this request went
+		// on, so the new process never saw it: send it again, on a new
+		// connection.
+		code, b, err = c.do(ctx, c.hc3, p, method, path, body, hdr, maxReply)
+	}
 	if err == nil || !unreachable(err) || ctx.Err() != nil {
 		if err == nil {
 			c.setTCP(hp, false)

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/quic-go/quic-go"
 	"github.com/rs/zerolog"
 )
 
@@ -137,5 +138,43 @@ func TestFallbackRetriesH3Later(t *testing.T) {
 	}
 	if c.Via(p) != "h3" {
 		t.Fatal("QUIC worked again but the fallback is still remembered")
+	}
+}
+
+// TestRestartedPeerResetsOldConnection: a server that dies without a
+// goodbye and comes back on the same port with the same reset key makes
+// the client's next request succeed at once (stateless reset, then a new
+// connection), not after the idle timeout.
+func TestRestartedPeerResetsOldConnection(t *testing.T) {
+	dir := t.TempDir()
+	cf, kf, pin := writePair(t, dir)
+	certs, _ := LoadCerts(cf, kf, zerolog.Nop())
+	var key quic.StatelessResetKey
+	copy(key[:], "a stable key, derived from the id")
+	srv, err := Listen("127.0.0.1:0", okHandler(), ListenOptions{Certs: certs, ResetKey: &key, Log: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := srv.Addr()
+	c := NewClient(ClientOptions{Timeout: 10 * time.Second})
+	defer c.Close()
+	p := Peer{Addr: addr, Pin: pin}
+	if _, _, err := c.Do(context.Background(), p, "GET", "/", nil, nil, 1<<10); err != nil {
+		t.Fatal(err)
+	}
+	// A crash: the sockets go, nobody tells the client.
+	srv.tr.Close()
+	srv.udp.Close()
+	srv.tcp.Close()
+	srv2, err := Listen(addr, okHandler(), ListenOptions{Certs: certs, ResetKey: &key, Log: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv2.Shutdown(context.Background())
+	// Without the reset the request would wait on the dead connection
+	// until the client's timeout and fail.
+	_, body, err := c.Do(context.Background(), p, "GET", "/", nil, nil, 1<<10)
+	if err != nil || string(body) != "HTTP/3.0" {
+		t.Fatalf("after the restart: %q %v", body, err)
 	}
 }
