@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
 	"github.com/rs/zerolog"
 )
 
@@ -92,12 +93,10 @@ func Open(dir string, o Options, log zerolog.Logger) (*Store, error) {
 		WithSyncWrites(false).
 		WithLogger(badgerLogger{log}).
 		// A small agent node holds little: keep memory low. Defaults use
-		// 64 MB memtables x5 and a 256 MB block cache.
+		// 64 MB memtables x5 and a 256 MB block cache (none here; see below).
 		WithMemTableSize(4 << 20).
 		WithNumMemtables(2).
-		WithBlockCacheSize(4 << 20).
 		WithIndexCacheSize(2 << 20).
-		WithBaseTableSize(1 << 20).
 		WithNumLevelZeroTables(2).
 		WithNumLevelZeroTablesStall(8).
 		WithValueLogFileSize(16 << 20).
@@ -105,7 +104,16 @@ func Open(dir string, o Options, log zerolog.Logger) (*Store, error) {
 		WithNumCompactors(2).
 		WithNumGoroutines(2).
 		WithCompactL0OnClose(true).
-		WithMetricsEnabled(false)
+		WithMetricsEnabled(false).
+		// Under a sustained load (swarm bench --load, 1000 msg/s) the
+		// daemon's memory grew without bound: badger's pool of table
+		// builders keeps up to 8 allocators as large as the tables they
+		// built, and compression and the block cache add their copies.
+		// Small tables, no compression (our values are small signed JSON)
+		// and reads straight from the mapped files keep it flat.
+		WithCompression(options.None).
+		WithBlockCacheSize(0).
+		WithBaseTableSize(256 << 10)
 	if o.InMemory {
 		bo = bo.WithInMemory(true).WithDir("").WithValueDir("")
 	}
