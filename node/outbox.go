@@ -165,7 +165,11 @@ func (o *outbox) start() {
 
 // kick hands new message IDs to the peers' senders (starting them if
 // needed) and wakes them. Callers kick after the enqueue has committed.
-func (o *outbox) kick(peers []string, ids ...string) {
+func (o *outbox) kick(peers []string, ids ...string) { o.kickEnv(peers, nil, ids...) }
+
+// kickEnv is kick with the envelope at hand, which the senders keep so
+// they need not read it back from the store (a single id then).
+func (o *outbox) kickEnv(peers []string, env *queuedEnv, ids ...string) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if !o.started {
@@ -178,7 +182,7 @@ func (o *outbox) kick(peers []string, ids ...string) {
 			o.senders[p] = s
 			o.n.loop(s.run)
 		}
-		s.push(ids)
+		s.push(ids, env)
 		select {
 		case s.wake <- struct{}{}:
 		default:
@@ -208,17 +212,43 @@ type peerSender struct {
 	err    string
 	queue  []string        // IDs waiting for this peer, oldest first
 	queued map[string]bool // the same, as a set
+	// envs holds the envelopes of queued IDs when the sender had them at
+	// hand, up to maxCachedEnvs; the rest are read from the store.
+	envs map[string]queuedEnv
 }
 
-func (p *peerSender) push(ids []string) {
+// queuedEnv is an envelope kept in memory for the peer senders.
+type queuedEnv struct {
+	env     wire.Signed
+	expires int64
+}
+
+// maxCachedEnvs bounds the envelopes a sender keeps in memory (a peer
+// offline for long queues many; those are read from the store).
+const maxCachedEnvs = 4096
+
+func (p *peerSender) push(ids []string, env *queuedEnv) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, id := range ids {
 		if !p.queued[id] {
 			p.queued[id] = true
 			p.queue = append(p.queue, id)
+			if env != nil && len(ids) == 1 && len(p.envs) < maxCachedEnvs {
+				if p.envs == nil {
+					p.envs = map[string]queuedEnv{}
+				}
+				p.envs[id] = *env
+			}
 		}
 	}
+}
+
+func (p *peerSender) cached(id string) (queuedEnv, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	e, ok := p.envs[id]
+	return e, ok
 }
 
 func (p *peerSender) head(max int) []string {
@@ -236,6 +266,7 @@ func (p *peerSender) drop(ids []string) {
 		if p.queued[id] {
 			gone[id] = true
 			delete(p.queued, id)
+			delete(p.envs, id)
 		}
 	}
 	if len(gone) == 0 {
@@ -319,6 +350,16 @@ func (p *peerSender) load() ([]string, []wire.Signed, error) {
 	head := p.head(batchSize)
 	err := n.st.View(func(tx *store.Tx) error {
 		for _, id := range head {
+			// Queued and not settled (settling drops it from the queue
+			// and the cache): the envelope at hand is the one stored.
+			if q, ok := p.cached(id); ok {
+				if q.expires <= now {
+					expired = append(expired, id)
+				} else {
+					ids, envs = append(ids, id), append(envs, q.env)
+				}
+				continue
+			}
 			var it outItem
 			err := tx.Get(store.Key("o", p.peer, id), &it)
 			if errors.Is(err, store.ErrNotFound) {

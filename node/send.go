@@ -86,7 +86,7 @@ func (n *Node) Send(ctx context.Context, a SendArgs) (SendResult, error) {
 	// returns only when the message is durable. A crash before that loses
 	// nothing promised: the caller never saw an ID.
 	if err := n.st.UpdateThen(func(tx *store.Tx) error { return n.out.enqueue(tx, env, msg, recipients) },
-		func() { n.out.kick(recipients, msg.ID) }); err != nil {
+		func() { n.out.kickEnv(recipients, &queuedEnv{env: env, expires: msg.Expires}, msg.ID) }); err != nil {
 		return SendResult{}, err
 	}
 	res := SendResult{ID: msg.ID, Swarm: s.state.Settings.Name, Seq: msg.Seq, Recipients: recipients}

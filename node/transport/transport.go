@@ -224,6 +224,7 @@ type Client struct {
 	hc2     *http.Client
 	retryH3 time.Duration
 	now     func() time.Time
+	tcpTLS  *tls.Config // base for HTTP/2 dials
 
 	mu   sync.RWMutex
 	pins map[string]string    // host:port -> pin
@@ -254,8 +255,11 @@ func NewClient(o ClientOptions) *Client {
 	qc := quicConfig()
 	qc.HandshakeIdleTimeout = quicHandshakeTimeout
 	c.h3 = &http3.Transport{TLSClientConfig: base, QUICConfig: qc, Dial: c.dial}
+	// Each transport gets its own copy: net/http rewrites its config's
+	// NextProtos on first use, while quic-go clones its own at each dial.
+	c.tcpTLS = base.Clone()
 	c.h2 = &http.Transport{
-		TLSClientConfig:     base,
+		TLSClientConfig:     base.Clone(),
 		DialTLSContext:      c.dialTCP,
 		ForceAttemptHTTP2:   true,
 		MaxIdleConnsPerHost: 4,
@@ -291,7 +295,7 @@ func (c *Client) dial(ctx context.Context, addr string, tlsCfg *tls.Config, cfg 
 }
 
 func (c *Client) dialTCP(ctx context.Context, network, addr string) (net.Conn, error) {
-	cfg := c.tlsFor(addr, c.h2.TLSClientConfig).Clone()
+	cfg := c.tlsFor(addr, c.tcpTLS).Clone()
 	cfg.NextProtos = []string{"h2", "http/1.1"}
 	if cfg.ServerName == "" {
 		cfg.ServerName, _, _ = net.SplitHostPort(addr)
