@@ -370,13 +370,7 @@ func (b *bencher) run(ctx context.Context, o benchOpts) ([]benchRow, error) {
 			rawPID = pid
 		}
 	}
-	rawPost := func(p transport.Peer) error {
-		code, _, err := client.Do(ctx, p, "POST", "/bench", []byte(body), nil, 1<<16)
-		if err == nil && code != 200 {
-			err = fmt.Errorf("raw peer answered %d", code)
-		}
-		return err
-	}
+	rawPost := func(p transport.Peer) error { return rawPOST(ctx, client, p, body) }
 
 	// An idle daemon that never receives anything: the RSS target.
 	idleHome, err := b.nodeHome("idle")
@@ -671,4 +665,54 @@ func (b *bencher) faces(ctx context.Context, o benchOpts) ([]benchRow, error) {
 			Ratio: quantile(viaMCP, 0.5) / quantile(viaCLI, 0.5), Target: "MCP <= 3 ms"},
 		{Metric: "swarm send CLI wall p50", Unit: "ms", Baseline: quantile(viaCLI, 0.5), Node: quantile(viaCLI, 0.5), Ratio: 1, Target: "<= 30 ms"},
 	}, nil
+}
+
+// rawPOST is one baseline request: a POST of body that the raw server
+// reads and answers 200.
+func rawPOST(ctx context.Context, client *transport.Client, p transport.Peer, body string) error {
+	code, _, err := client.Do(ctx, p, "POST", "/bench", []byte(body), nil, 1<<16)
+	if err == nil && code != 200 {
+		err = fmt.Errorf("raw peer answered %d", code)
+	}
+	return err
+}
+
+// rawFanOut posts body to every raw peer at once and waits for all.
+func rawFanOut(ctx context.Context, client *transport.Client, raws []transport.Peer, body string) error {
+	var wg sync.WaitGroup
+	errs := make(chan error, len(raws))
+	for _, p := range raws {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- rawPOST(ctx, client, p, body)
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// pairs times raw and node alternately, warm rounds first (not kept), so
+// both sides see the same machine state.
+func pairs(rounds, warm int, raw, node func() error) (rawDs, nodeDs []time.Duration, err error) {
+	for i := 0; i < rounds+warm; i++ {
+		t0 := time.Now()
+		if err := raw(); err != nil {
+			return nil, nil, err
+		}
+		t1 := time.Now()
+		if err := node(); err != nil {
+			return nil, nil, err
+		}
+		if i >= warm {
+			rawDs, nodeDs = append(rawDs, t1.Sub(t0)), append(nodeDs, time.Since(t1))
+		}
+	}
+	return rawDs, nodeDs, nil
 }

@@ -34,11 +34,7 @@ func (b *bencher) throughput(ctx context.Context, a *node.Node, to string, raw t
 		go func() {
 			defer wg.Done()
 			for next.Add(1) <= int64(n) && ctx.Err() == nil {
-				code, _, err := client.Do(ctx, raw, "POST", "/bench", []byte(body), nil, 1<<16)
-				if err == nil && code != 200 {
-					err = fmt.Errorf("raw peer answered %d", code)
-				}
-				if err != nil {
+				if err := rawPOST(ctx, client, raw, body); err != nil {
 					firstErr.CompareAndSwap(nil, err)
 					return
 				}
@@ -155,29 +151,7 @@ func (b *bencher) fanOutBig(ctx context.Context, a *node.Node, raws []transport.
 	if err := sleepCtx(ctx, 2*time.Second); err != nil {
 		return nil, err
 	}
-	rawFan := func() error {
-		var wg sync.WaitGroup
-		errs := make(chan error, len(raws))
-		for _, p := range raws {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				code, _, err := client.Do(ctx, p, "POST", "/bench", []byte(body), nil, 1<<16)
-				if err == nil && code != 200 {
-					err = fmt.Errorf("raw peer answered %d", code)
-				}
-				errs <- err
-			}()
-		}
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			if err != nil {
-				return err
-			}
-		}
-		return nil
-	}
+	rawFan := func() error { return rawFanOut(ctx, client, raws, body) }
 	nodeFan := func() error {
 		res, err := a.Send(ctx, node.SendArgs{Swarm: swarm, Body: body, Wait: 30 * time.Second})
 		if err != nil {
@@ -194,19 +168,9 @@ func (b *bencher) fanOutBig(ctx context.Context, a *node.Node, raws []transport.
 		return nil
 	}
 	fmt.Fprintf(b.stderr, "bench: fan-out to %d x%d\n", o.fanBig, o.fanBigN)
-	var rawDs, nodeDs []time.Duration
-	for i := 0; i < o.fanBigN+3; i++ { // 3 warm-up rounds
-		t0 := time.Now()
-		if err := rawFan(); err != nil {
-			return nil, err
-		}
-		t1 := time.Now()
-		if err := nodeFan(); err != nil {
-			return nil, err
-		}
-		if i >= 3 {
-			rawDs, nodeDs = append(rawDs, t1.Sub(t0)), append(nodeDs, time.Since(t1))
-		}
+	rawDs, nodeDs, err := pairs(o.fanBigN, 3, rawFan, nodeFan)
+	if err != nil {
+		return nil, err
 	}
 	rows := []benchRow{
 		row(fmt.Sprintf("fan-out to %d p50 (vs raw fan-out)", o.fanBig), rawDs, nodeDs, 0.50, "<= 1.5x"),

@@ -73,29 +73,7 @@ func (b *bencher) swarm100(ctx context.Context, size, rounds int) ([]benchRow, e
 	}
 	client := transport.NewClient(transport.ClientOptions{})
 	defer client.Close()
-	rawFan := func() error {
-		var wg sync.WaitGroup
-		errs := make(chan error, len(raws))
-		for _, p := range raws {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				code, _, err := client.Do(ctx, p, "POST", "/bench", []byte(body), nil, 1<<16)
-				if err == nil && code != 200 {
-					err = fmt.Errorf("raw server answered %d", code)
-				}
-				errs <- err
-			}()
-		}
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			if err != nil {
-				return err
-			}
-		}
-		return nil
-	}
+	rawFan := func() error { return rawFanOut(ctx, client, raws, body) }
 	if err := rawFan(); err != nil { // connect
 		return nil, err
 	}
@@ -180,19 +158,9 @@ func (b *bencher) swarm100(ctx context.Context, size, rounds int) ([]benchRow, e
 		return nil
 	}
 	fmt.Fprintf(b.stderr, "bench: broadcast to %d x%d\n", size-1, rounds)
-	var rawDs, nodeDs []time.Duration
-	for i := 0; i < rounds+2; i++ { // 2 warm-up rounds
-		t0 := time.Now()
-		if err := rawFan(); err != nil {
-			return nil, err
-		}
-		t1 := time.Now()
-		if err := nodeFan(); err != nil {
-			return nil, err
-		}
-		if i >= 2 {
-			rawDs, nodeDs = append(rawDs, t1.Sub(t0)), append(nodeDs, time.Since(t1))
-		}
+	rawDs, nodeDs, err := pairs(rounds, 2, rawFan, nodeFan)
+	if err != nil {
+		return nil, err
 	}
 	rss2 := settledRSS()
 
@@ -220,21 +188,18 @@ func (b *bencher) swarm100(ctx context.Context, size, rounds int) ([]benchRow, e
 
 // s100Home makes a home for the in-process swarm.
 func (b *bencher) s100Home(name string) (string, error) {
-	port, err := freePort()
+	home, err := b.nodeHome(name)
 	if err != nil {
-		return "", err
-	}
-	home := filepath.Join(b.tmp, name)
-	if _, err := node.Init(home, node.InitOptions{Domain: name + ".bench", Listen: fmt.Sprintf("127.0.0.1:%d", port)}); err != nil {
 		return "", err
 	}
 	cfg, err := node.LoadConfig(home)
 	if err != nil {
 		return "", err
 	}
-	cfg.RetryMin, cfg.RetryMax = node.Duration(20*time.Millisecond), node.Duration(300*time.Millisecond)
+	// Slower timers than the other rows: 100 nodes in one process would
+	// otherwise spend the machine on heartbeats.
+	cfg.RetryMax = node.Duration(300 * time.Millisecond)
 	cfg.Heartbeat, cfg.SyncEvery = node.Duration(s100Heartbeat), node.Duration(s100SyncEvery)
-	cfg.JoinRate, cfg.JoinBurst = 100, 100
 	return home, node.SaveConfig(home, cfg)
 }
 
