@@ -45,7 +45,7 @@ func TestWakeOnDirectMessage(t *testing.T) {
 	a := scNode(t, "a.test")
 	bHome := scHome(t, "b.test")
 	cfg := must[*Config](t)(LoadConfig(bHome))
-	cfg.Wake = &wake.Config{Enabled: true, Rules: []wake.Rule{{On: "direct"}}, Claude: fakeClaude(t, dir), Gather: "300ms", Cooldown: "2s"}
+	cfg.Wake = &wake.Config{Enabled: true, Rules: []wake.Rule{{On: "direct"}}, Claude: fakeClaude(t, dir), Gather: "300ms", Cooldown: "5s"}
 	if err := SaveConfig(bHome, cfg); err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +100,7 @@ func TestWakeOnDirectMessage(t *testing.T) {
 		}
 		return n == 101
 	})
-	time.Sleep(3 * time.Second) // past the cooldown: nothing more may start
+	time.Sleep(5500 * time.Millisecond) // past the cooldown: nothing more may start
 	if n := len(runs(t, dir)) - 1; n < 1 || n > 2 {
 		t.Fatalf("a burst of 100 made %d wakes, want 1 or 2", n)
 	}
