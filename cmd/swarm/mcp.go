@@ -62,7 +62,8 @@ func cmdMCP(ctx context.Context, g globals, args []string, stdin io.Reader, stdo
 		// of MCP 2025-11-25 or older: offer no newer version.
 		lctx = server.WithSupportedProtocolVersions(ctx, mcp.ChannelVersions)
 	}
-	err = server.NewStdioServer(ms).Listen(lctx, stdin, stdout)
+	in, out := mcp.GuardStdio(stdin, stdout)
+	err = server.NewStdioServer(ms).Listen(lctx, in, out)
 	if err == context.Canceled || ctx.Err() != nil {
 		return nil
 	}
