@@ -271,7 +271,7 @@ func TestBadInputFaces(t *testing.T) {
 			local("trailing data", p, createBody+` {"name":"y"}`, 400, "arguments must be one JSON object"),
 			local("deeply nested JSON (100000 '[')", p, nested, 400, "arguments must be one JSON object"),
 			local("deeply nested JSON in an argument", p, `{"name":`+nested, 400, "arguments must be one JSON object"),
-			local("body over 1 MiB", p, `{"name":"`+strings.Repeat("x", 2<<20)+`"}`, 400, "request body too large"),
+			local("body over 1 MiB", p, `{"name":"`+strings.Repeat("x", 2<<20)+`"}`, 413, "exceed the 1 MiB limit"),
 			{name: "form body under a form content type", path: p, ctype: "application/x-www-form-urlencoded", body: "name=x",
 				status: 415, want: "content type must be application/json"},
 			{name: "wrong content type on a valid JSON body", path: p, ctype: "text/plain", body: createBody, status: 415, want: "application/json"},

@@ -868,13 +868,13 @@ func TestBadInput(t *testing.T) {
 		}, status: 404, want: "no such endpoint: POST /swarm/v2/messages"},
 		{name: "GET on a POST endpoint", surface: "http", req: func(t *testing.T) rawReq {
 			return rawReq{method: "GET", path: "/swarm/v1/messages", ctype: "-"}
-		}, status: 404, want: "no such endpoint: GET /swarm/v1/messages"},
+		}, status: 405, want: "GET /swarm/v1/messages is not allowed: use POST"},
 		{name: "DELETE on the join endpoint", surface: "http", req: func(t *testing.T) rawReq {
 			return rawReq{to: a, method: "DELETE", path: "/swarm/v1/join", ctype: "-"}
-		}, status: 404, want: "no such endpoint: DELETE /swarm/v1/join"},
+		}, status: 405, want: "DELETE /swarm/v1/join is not allowed: use POST"},
 		{name: "POST on the log endpoint", surface: "http", req: func(t *testing.T) rawReq {
 			return rawReq{method: "POST", path: f.logPath(f.team), body: []byte(`{}`)}
-		}, status: 404, want: "no such endpoint: POST"},
+		}, status: 405, want: "is not allowed: use GET"},
 	}
 
 	var n int

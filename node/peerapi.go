@@ -39,9 +39,29 @@ func (n *Node) peerMux() http.Handler {
 		mux.Handle("POST /github/webhook", h)
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if allow := allowedMethod(r.URL.Path); allow != "" {
+			w.Header().Set("Allow", allow)
+			writeErr(w, http.StatusMethodNotAllowed, r.Method+" "+r.URL.Path+" is not allowed: use "+allow)
+			return
+		}
 		writeErr(w, http.StatusNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path)
 	})
 	return mux
+}
+
+// allowedMethod is the method a known endpoint takes ("" when the path
+// is not one), so a wrong method gets 405 rather than 404.
+func allowedMethod(path string) string {
+	switch path {
+	case "/.well-known/swarm-agent":
+		return "GET"
+	case "/swarm/v1/messages", "/swarm/v1/join", "/swarm/v1/ping", "/github/webhook":
+		return "POST"
+	}
+	if rest, ok := strings.CutPrefix(path, "/swarm/v1/swarms/"); ok && strings.HasSuffix(rest, "/log") && strings.Count(rest, "/") == 1 {
+		return "GET"
+	}
+	return ""
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -72,7 +72,7 @@ func (n *Node) Send(ctx context.Context, a SendArgs) (SendResult, error) {
 		}
 		if !s.state.IsMember(a.To) || s.local.Leaving[a.To] {
 			n.mu.Unlock()
-			return SendResult{}, Userf("%s is not a member of %q", a.To, s.state.Settings.Name)
+			return SendResult{}, Userf("%s is not a member of %q", quoteName(a.To), s.state.Settings.Name)
 		}
 		recipients = []string{a.To}
 	}

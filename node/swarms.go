@@ -586,7 +586,7 @@ func (n *Node) Kick(ref, agent string) (SwarmInfo, error) {
 		return SwarmInfo{}, Userf("the master cannot kick itself; use `swarm leave`")
 	}
 	if s.state.Master == n.cfg.Domain && !s.state.IsMember(agent) {
-		return SwarmInfo{}, Userf("%s is not a member of %q", agent, s.state.Settings.Name)
+		return SwarmInfo{}, Userf("%s is not a member of %q", quoteName(agent), s.state.Settings.Name)
 	}
 	if err := n.appendRecord(s, wire.Record{Type: wire.RecRemove, Agent: agent, Reason: wire.ReasonKick}, nil); err != nil {
 		return SwarmInfo{}, err
@@ -603,7 +603,7 @@ func (n *Node) Transfer(ref, agent string) (SwarmInfo, error) {
 		return SwarmInfo{}, err
 	}
 	if s.state.Master == n.cfg.Domain && !s.state.IsMember(agent) {
-		return SwarmInfo{}, Userf("%s is not a member of %q", agent, s.state.Settings.Name)
+		return SwarmInfo{}, Userf("%s is not a member of %q", quoteName(agent), s.state.Settings.Name)
 	}
 	if err := n.appendRecord(s, wire.Record{Type: wire.RecTransfer, Agent: agent}, nil); err != nil {
 		return SwarmInfo{}, err

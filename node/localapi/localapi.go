@@ -72,6 +72,11 @@ func Handler(n *node.Node, log zerolog.Logger) http.Handler {
 			return
 		}
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			reply(w, http.StatusRequestEntityTooLarge, map[string]string{"error": "arguments exceed the 1 MiB limit"})
+			return
+		}
 		if err == nil && !utf8.Valid(body) {
 			// encoding/json would quietly turn bad bytes into U+FFFD.
 			reply(w, 400, map[string]string{"error": "arguments are not valid UTF-8"})
