@@ -550,18 +550,23 @@ func quantile(ds []time.Duration, q float64) float64 {
 	return float64(s[i].Microseconds()) / 1000
 }
 
-func rssMB(pid int) (float64, error) {
+func rssMB(pid int) (float64, error) { return statusMB(pid, "VmRSS:") }
+
+// statusMB reads one memory line of /proc/PID/status in MB: VmRSS (all
+// resident), RssAnon (heap and stacks) or RssFile (mapped files, here
+// badger's tables and logs: page cache the kernel can reclaim).
+func statusMB(pid int, field string) (float64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, err
 	}
 	for _, l := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmRSS:" {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == field {
 			kb, err := strconv.ParseFloat(f[1], 64)
 			return kb / 1024, err
 		}
 	}
-	return 0, fmt.Errorf("no VmRSS for %d", pid)
+	return 0, fmt.Errorf("no %s for %d", field, pid)
 }
 
 // cmdBenchPeer is the raw baseline server: the same HTTP/3 transport as a

@@ -184,14 +184,17 @@ func (b *bencher) load(ctx context.Context, lo loadOpts, stdout io.Writer) error
 			}
 			outs = append(outs, out)
 		}
+		var anon []string
 		mu.Lock()
 		for _, d := range ds {
 			rss = append(rss, fmt.Sprintf("%.1f", d.sampleRSS()))
+			a, _ := statusMB(d.cmd.Process.Pid, "RssAnon:")
+			anon = append(anon, fmt.Sprintf("%.1f", a))
 		}
 		n := nsent()
 		mu.Unlock()
-		fmt.Fprintf(stdout, "load: %4.0fs sent %7d  outbox %s  RSS %s MB\n", time.Since(start).Seconds(), n,
-			strings.Join(outs, "/"), strings.Join(rss, "/"))
+		fmt.Fprintf(stdout, "load: %4.0fs sent %7d  outbox %s  RSS %s MB (anon %s)\n", time.Since(start).Seconds(), n,
+			strings.Join(outs, "/"), strings.Join(rss, "/"), strings.Join(anon, "/"))
 	}
 	stopSampler := make(chan struct{})
 	samplerDone := make(chan struct{})
