@@ -46,6 +46,7 @@ type Config struct {
 	RetryMax  Duration `json:"retry_max,omitempty"`  // outbox backoff ceiling; default 30s
 	SyncEvery Duration `json:"sync_every,omitempty"` // anti-entropy period; default 60s
 	TTL       Duration `json:"ttl,omitempty"`        // default message lifetime; default 72h
+	InboxKeep Duration `json:"inbox_keep,omitempty"` // read messages are pruned after this; default 720h
 	RateLimit float64  `json:"rate_limit,omitempty"` // envelopes per second per sender; default 500
 	JoinRate  float64  `json:"join_rate,omitempty"`  // joins per second per remote address; default 0.5
 	JoinBurst int      `json:"join_burst,omitempty"` // default 5

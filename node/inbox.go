@@ -406,3 +406,74 @@ func (n *Node) Status() (Status, error) {
 		Advertise: n.cfg.Advertise, Listening: n.Addr(), Pin: n.pin, Swarms: live, Unread: len(unread),
 		Outbox: n.out.pending(), Presence: n.selfPresence()}, nil
 }
+
+// inboxKeep is how long a read message stays in the inbox; unread ones
+// stay whatever their age. Config inbox_keep; default 30 days.
+func (n *Node) inboxKeep() time.Duration { return n.cfg.InboxKeep.or(30 * 24 * time.Hour) }
+
+// pruneInbox removes messages read more than keep ago, with their read
+// marks and arrival entries, in batches. It reports how many went.
+func (n *Node) pruneInbox(keep time.Duration) (int, error) {
+	cutoff := n.now().Add(-keep).UnixMilli()
+	type victim struct {
+		id      string
+		arrival uint64
+	}
+	var vs []victim
+	err := n.st.View(func(tx *store.Tx) error {
+		return tx.Scan([]byte("r/"), nil, func(k []byte, dec func(any) error) (bool, error) {
+			var readAt int64
+			if err := dec(&readAt); err != nil || readAt >= cutoff {
+				return true, nil
+			}
+			id := string(k[2:])
+			var it InboxItem
+			if err := tx.Get(store.Key("i", id), &it); err != nil {
+				return true, nil // a mark for an ID that is not here: leave it
+			}
+			vs = append(vs, victim{id, it.Arrival})
+			return len(vs) < 100000, nil
+		})
+	})
+	if err != nil {
+		return 0, err
+	}
+	total := len(vs)
+	for len(vs) > 0 {
+		chunk := vs[:min(500, len(vs))]
+		vs = vs[len(chunk):]
+		err := n.st.UpdateLazy(func(tx *store.Tx) error {
+			for _, v := range chunk {
+				for _, k := range [][]byte{store.Key("i", v.id), store.Key("r", v.id), arrivalKey(v.arrival)} {
+					if err := tx.Delete(k); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return total - len(vs) - len(chunk), err
+		}
+	}
+	return total, nil
+}
+
+// pruneLoop prunes the inbox a minute after start, then hourly.
+func (n *Node) pruneLoop() {
+	t := time.NewTimer(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.closed:
+			return
+		case <-t.C:
+		}
+		if c, err := n.pruneInbox(n.inboxKeep()); err != nil {
+			n.log.Warn().Err(err).Msg("inbox prune failed")
+		} else if c > 0 {
+			n.log.Info().Int("removed", c).Msg("old read messages pruned from the inbox")
+		}
+		t.Reset(time.Hour)
+	}
+}

@@ -145,6 +145,7 @@ func Open(home string, o Options) (*Node, error) {
 		n.bots.running, n.bots.kick = map[string]*botEntry{}, make(chan struct{}, 1)
 		n.resumeGitHub()
 		n.loop(n.botLoop)
+		n.loop(n.pruneLoop)
 		n.loop(n.heartbeatLoop)
 		n.loop(n.syncLoop)
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -504,5 +505,47 @@ func TestMasterOfflineMembersKeepMessaging(t *testing.T) {
 	scWait(t, "the master gets c's broadcasts when back", func() bool { return len(bodies(t, a)) == 20 })
 	if n := len(bodies(t, c)); n != 20 {
 		t.Fatalf("c holds %d messages, want b's 20", n)
+	}
+}
+
+// TestInboxPrunesOldReadMessages: read messages older than inbox_keep go
+// (with their read marks and arrival entries); unread ones stay whatever
+// their age, and waiting for new messages still works afterwards.
+func TestInboxPrunesOldReadMessages(t *testing.T) {
+	now := time.Now()
+	var clock atomic.Int64
+	clock.Store(now.UnixNano())
+	a := scNode(t, "a.test")
+	bHome := scHome(t, "b.test")
+	b, err := Open(bHome, Options{Serve: true, Log: zerolog.Nop(), Now: func() time.Time { return time.Unix(0, clock.Load()) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	scSwarm(t, a, b)
+	ctx := context.Background()
+	for i := range 3 {
+		must[SendResult](t)(a.Send(ctx, SendArgs{Swarm: "team", Body: fmt.Sprintf("m%d", i), Wait: 5 * time.Second}))
+	}
+	ms := bodies(t, b)
+	must[int](t)(b.Read([]string{ms["m0"].ID, ms["m1"].ID}, false, ""))
+	if n := must[int](t)(b.pruneInbox(24 * time.Hour)); n != 0 {
+		t.Fatalf("pruned %d messages read just now", n)
+	}
+	clock.Store(now.Add(25 * time.Hour).UnixNano())
+	if n := must[int](t)(b.pruneInbox(24 * time.Hour)); n != 2 {
+		t.Fatalf("pruned %d, want the 2 read a day ago", n)
+	}
+	left := bodies(t, b)
+	if len(left) != 1 || left["m2"].ID == "" {
+		t.Fatalf("after pruning: %v", left)
+	}
+	clock.Store(time.Now().UnixNano())
+	got := make(chan []InboxMessage, 1)
+	go func() { ms, _ := b.Wait(ctx, "team", 10*time.Second, ""); got <- ms }()
+	time.Sleep(100 * time.Millisecond)
+	must[SendResult](t)(a.Send(ctx, SendArgs{Swarm: "team", Body: "after prune", Wait: 5 * time.Second}))
+	if ms := <-got; len(ms) != 1 || ms[0].Body != "after prune" {
+		t.Fatalf("wait after pruning: %+v", ms)
 	}
 }
