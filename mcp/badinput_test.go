@@ -14,7 +14,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -28,7 +27,6 @@ import (
 	swarmmcp "github.com/agent-swarm/agent-swarm/mcp"
 	"github.com/agent-swarm/agent-swarm/node"
 	"github.com/agent-swarm/agent-swarm/node/localapi"
-	"github.com/agent-swarm/agent-swarm/node/transport"
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/rs/zerolog"
 )
@@ -79,7 +77,7 @@ type faceFixture struct {
 }
 
 func newFaceFixture(t *testing.T) *faceFixture {
-	f := &faceFixture{m: newMaster(t, "m.test"), k: newNode(t, "k.test"), j: newNode(t, "j.test")}
+	f := &faceFixture{m: newNode(t, "m.test"), k: newNode(t, "k.test"), j: newNode(t, "j.test")}
 	ctx := context.Background()
 	must := func(err error) {
 		t.Helper()
@@ -121,32 +119,6 @@ func newFaceFixture(t *testing.T) *faceFixture {
 	must(err)
 	eventually(t, "m's outbox drains", func() bool { st, _ := f.m.Status(); return st.Outbox == 0 })
 	return f
-}
-
-// newMaster is newNode with a join rate that lets every row reach the
-// master's invite checks instead of its join rate limit.
-func newMaster(t *testing.T, domain string) *node.Node {
-	t.Helper()
-	port, err := transport.FreePort("127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	home := t.TempDir()
-	if _, err := node.Init(home, node.InitOptions{Domain: domain, Listen: fmt.Sprintf("127.0.0.1:%d", port)}); err != nil {
-		t.Fatal(err)
-	}
-	cfg, _ := node.LoadConfig(home)
-	cfg.RetryMin, cfg.RetryMax, cfg.Heartbeat = node.Duration(20*time.Millisecond), node.Duration(300*time.Millisecond), node.Duration(200*time.Millisecond)
-	cfg.JoinRate, cfg.JoinBurst = 100, 100
-	if err := node.SaveConfig(home, cfg); err != nil {
-		t.Fatal(err)
-	}
-	n, err := node.Open(home, node.Options{Serve: true, Log: zerolog.Nop()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { n.Close() })
-	return n
 }
 
 // faceCase is one row: a local API request or an MCP tool call.

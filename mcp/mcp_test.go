@@ -64,6 +64,9 @@ func newNode(t *testing.T, domain string) *node.Node {
 	}
 	cfg, _ := node.LoadConfig(home)
 	cfg.RetryMin, cfg.RetryMax, cfg.Heartbeat = node.Duration(20*time.Millisecond), node.Duration(300*time.Millisecond), node.Duration(200*time.Millisecond)
+	// Many joins from loopback in one test: the master's invite checks
+	// must be reached, not its join rate limit.
+	cfg.JoinRate, cfg.JoinBurst = 100, 100
 	if err := node.SaveConfig(home, cfg); err != nil {
 		t.Fatal(err)
 	}

@@ -13,16 +13,7 @@ import (
 // BenchmarkDirectMessage: a direct message from a to b, signed, verified,
 // durably stored on both sides and acked (Send with Wait).
 func BenchmarkDirectMessage(b *testing.B) {
-	a, c := scNodeB(b, "a.test"), scNodeB(b, "b.test")
-	ctx := context.Background()
-	if _, err := a.Create(CreateArgs{Name: "team"}); err != nil {
-		b.Fatal(err)
-	}
-	inv, _ := a.Invite(InviteArgs{Swarm: "team"})
-	if _, err := c.Join(ctx, inv.Token); err != nil {
-		b.Fatal(err)
-	}
-	body := strings.Repeat("x", 512)
+	a, ctx, body := benchPair(b)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		res, err := a.Send(ctx, SendArgs{Swarm: "team", To: "b.test", Body: body, Wait: 10 * time.Second})
@@ -48,16 +39,7 @@ func scNodeB(b *testing.B, domain string) *Node {
 // BenchmarkThroughput: 64 senders, no wait, then every delivery acked:
 // sustained direct messages with durability on both sides.
 func BenchmarkThroughput(b *testing.B) {
-	a, c := scNodeB(b, "a.test"), scNodeB(b, "b.test")
-	ctx := context.Background()
-	if _, err := a.Create(CreateArgs{Name: "team"}); err != nil {
-		b.Fatal(err)
-	}
-	inv, _ := a.Invite(InviteArgs{Swarm: "team"})
-	if _, err := c.Join(ctx, inv.Token); err != nil {
-		b.Fatal(err)
-	}
-	body := strings.Repeat("x", 512)
+	a, ctx, body := benchPair(b)
 	b.ResetTimer()
 	start := time.Now()
 	b.SetParallelism(32)
@@ -73,4 +55,18 @@ func BenchmarkThroughput(b *testing.B) {
 		b.Fatalf("%d still queued", left)
 	}
 	b.ReportMetric(float64(sent.Milliseconds()), "send-ms")
+}
+
+// benchPair is node a and a member b.test in swarm "team", and a 512-byte body.
+func benchPair(b *testing.B) (*Node, context.Context, string) {
+	a, c := scNodeB(b, "a.test"), scNodeB(b, "b.test")
+	ctx := context.Background()
+	if _, err := a.Create(CreateArgs{Name: "team"}); err != nil {
+		b.Fatal(err)
+	}
+	inv, _ := a.Invite(InviteArgs{Swarm: "team"})
+	if _, err := c.Join(ctx, inv.Token); err != nil {
+		b.Fatal(err)
+	}
+	return a, ctx, strings.Repeat("x", 512)
 }

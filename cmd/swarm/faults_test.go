@@ -567,13 +567,7 @@ func TestFaultPartitionHeals(t *testing.T) {
 // daemon; b's daemon is SIGKILLed after about 100 have arrived and started
 // again. a's outbox retries, and b holds all 300, once.
 func TestFaultKillReceiverMidBurst(t *testing.T) {
-	exe := swarmExe(t)
-	dir := t.TempDir()
-	a := newProc(t, exe, "", filepath.Join(dir, "a"), "a.test", loopbackAddr(t))
-	b := newProc(t, exe, "", filepath.Join(dir, "b"), "b.test", loopbackAddr(t))
-	a.serve()
-	b.serve()
-	swarmOf(t, a, b)
+	a, b := servedPair(t)
 
 	const total = 300
 	want := make([]string, total)
@@ -636,13 +630,7 @@ func TestFaultKillReceiverMidBurst(t *testing.T) {
 // after a restarts; the one in flight at the kill arrives at most once;
 // the sequence numbers b sees have no gap.
 func TestFaultKillSenderMidBurst(t *testing.T) {
-	exe := swarmExe(t)
-	dir := t.TempDir()
-	a := newProc(t, exe, "", filepath.Join(dir, "a"), "a.test", loopbackAddr(t))
-	b := newProc(t, exe, "", filepath.Join(dir, "b"), "b.test", loopbackAddr(t))
-	a.serve()
-	b.serve()
-	swarmOf(t, a, b)
+	a, b := servedPair(t)
 
 	const total, killAt = 1000, 400
 	var ok []string
@@ -718,20 +706,30 @@ func TestFaultKillSenderMidBurst(t *testing.T) {
 		killAt, burst.Round(time.Millisecond), float64(burst.Microseconds())/1000/float64(killAt), len(got), total, uncertain, got[uncertain] > 0)
 }
 
-// drained waits until ok holds: within 20 s is on time. A redelivery that
-// only comes later (a stalled connection to a restarted peer) is an error,
-// but the test waits up to 80 s more to tell late from lost.
+// drained waits (at most 100 s) until ok holds.
 func drained(t *testing.T, what string, ok func() (bool, error)) {
 	t.Helper()
+	// Correctness only: how long it took is logged, not asserted (speed
+	// belongs to swarm bench; the stall this once showed is covered by
+	// TestRestartedPeerResetsOldConnection, which fails without the fix).
 	start := time.Now()
-	err := within(20*time.Second, 100*time.Millisecond, ok)
-	if err == nil {
-		return
+	if err := within(100*time.Second, 100*time.Millisecond, ok); err != nil {
+		t.Fatalf("%s: %v", what, err)
 	}
-	if err2 := within(80*time.Second, 200*time.Millisecond, ok); err2 != nil {
-		t.Fatalf("%s: %v", what, err2)
-	}
-	t.Errorf("%s: the queued messages arrived only %v later (%v at 20 s)", what, time.Since(start).Round(time.Millisecond), err)
+	t.Logf("%s: drained in %v", what, time.Since(start).Round(time.Millisecond))
+}
+
+// servedPair is two daemons, a.test (master) and b.test, in swarm "team".
+func servedPair(t *testing.T) (a, b *fproc) {
+	t.Helper()
+	exe := swarmExe(t)
+	dir := t.TempDir()
+	a = newProc(t, exe, "", filepath.Join(dir, "a"), "a.test", loopbackAddr(t))
+	b = newProc(t, exe, "", filepath.Join(dir, "b"), "b.test", loopbackAddr(t))
+	a.serve()
+	b.serve()
+	swarmOf(t, a, b)
+	return a, b
 }
 
 // crashSummary is the start of a Go crash report in a daemon's log: the

@@ -94,6 +94,14 @@ func New(self string, cfg Config, run Runner, book Book, log zerolog.Logger, now
 		running: map[string]bool{}, lastWake: map[string]time.Time{}, kick: make(chan struct{}, 1)}, nil
 }
 
+// Enabled says whether wakes are on: callers skip building events when
+// not (the receive path calls Offer for every message).
+func (e *Engine) Enabled() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.cfg.Enabled && len(e.cfg.Rules) > 0
+}
+
 // SetConfig replaces the rules and limits; pending events stay.
 func (e *Engine) SetConfig(cfg Config) error {
 	set, err := cfg.Check()
