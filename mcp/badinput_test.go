@@ -18,7 +18,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -133,8 +132,7 @@ type faceCase struct {
 	args     map[string]any
 	protoErr bool // a JSON-RPC error rather than a tool error
 	// both
-	want     string
-	knownBug string
+	want string
 }
 
 func localClient(t *testing.T, sock string) *http.Client {
@@ -255,9 +253,6 @@ func TestBadInputFaces(t *testing.T) {
 		}
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
-				if tc.knownBug != "" && os.Getenv("BADINPUT_KNOWN_BUGS") == "" {
-					t.Skip("KNOWN BUG: " + tc.knownBug)
-				}
 				before := faceSnapshot(t, f.j) + faceSnapshot(t, f.m)
 				method := tc.method
 				if method == "" {
@@ -313,9 +308,6 @@ func TestBadInputFaces(t *testing.T) {
 		}
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
-				if tc.knownBug != "" && os.Getenv("BADINPUT_KNOWN_BUGS") == "" {
-					t.Skip("KNOWN BUG: " + tc.knownBug)
-				}
 				before := faceSnapshot(t, f.j) + faceSnapshot(t, f.m)
 				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 				defer cancel()
@@ -380,7 +372,7 @@ func TestBadInputFaces(t *testing.T) {
 			return `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"` + tool + `","arguments":` + args + `}}`
 		}
 		cases := []struct {
-			name, body, want, knownBug string
+			name, body, want string
 		}{
 			{name: "malformed JSON-RPC", body: `{"jsonrpc":"2.0","id":2,"method":`, want: "-32700"},
 			{name: "deeply nested JSON-RPC (100000 '[')", body: nested, want: "-32700"},
@@ -391,9 +383,6 @@ func TestBadInputFaces(t *testing.T) {
 		}
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
-				if tc.knownBug != "" && os.Getenv("BADINPUT_KNOWN_BUGS") == "" {
-					t.Skip("KNOWN BUG: " + tc.knownBug)
-				}
 				before := faceSnapshot(t, f.j) + faceSnapshot(t, f.m)
 				code, out := rpc(t, tc.body)
 				if !strings.Contains(out, tc.want) {

@@ -21,7 +21,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -109,9 +108,6 @@ type badCase struct {
 	want    string                           // substring of the error, or of every envelope's reason
 	after   func(t *testing.T)               // further checks after the snapshot comparison
 	slow    bool                             // takes long: runs in parallel at the end
-	// knownBug marks a row that fails today: it is skipped with this text
-	// until the node is fixed (BADINPUT_KNOWN_BUGS=1 runs it anyway).
-	knownBug string
 }
 
 type badFixture struct {
@@ -695,9 +691,7 @@ func TestBadInput(t *testing.T) {
 		{name: "slow client over HTTP/3 (body trickles)", surface: "messages", slow: true, do: func(t *testing.T) (int, []byte) {
 			code, body := f.trickle(t, f.h3slow, 35*time.Second)
 			if code == 0 {
-				t.Skip("GAP: over HTTP/3 the node holds a request whose body trickles (1 byte / 500 ms) open for 35 s and more, " +
-					"with no bound: http3.Server has no ReadTimeout and readBody sets no read deadline " +
-					"(http.NewResponseController(w).SetReadDeadline), while TCP cuts it at 30 s. A slow peer can pin handlers and memory.")
+				t.Fatal("over HTTP/3 the node held a trickling request open for 35 s; readBody bounds a body to 30 s")
 			}
 			return -1, []byte(fmt.Sprintf("bounded: %d %s", code, body))
 		}, status: -1, want: "bounded"},
@@ -882,9 +876,6 @@ func TestBadInput(t *testing.T) {
 		n++
 		tc := tc
 		t.Run(tc.surface+"/"+tc.name, func(t *testing.T) {
-			if tc.knownBug != "" && os.Getenv("BADINPUT_KNOWN_BUGS") == "" {
-				t.Skip("KNOWN BUG: " + tc.knownBug)
-			}
 			if tc.slow {
 				t.Parallel()
 			}

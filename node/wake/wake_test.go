@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -285,7 +287,7 @@ printf '%s\n' "$@" > "` + dir + `/argv"
 env > "` + dir + `/env"
 cat > "` + dir + `/stdin"
 echo '{"type":"system","subtype":"init","session_id":"sess-1","tools":[]}'
-if [ -n "$FAKE_SLEEP" ]; then sleep "$FAKE_SLEEP"; fi
+if [ -n "$FAKE_SLEEP" ]; then sleep "$FAKE_SLEEP" & echo "$$ $!" > "` + dir + `/pids"; wait; fi
 echo 'not json at all'
 echo '{"type":"result","subtype":"success","is_error":false,"session_id":"sess-1","total_cost_usd":0.0123,"result":"replied to b.test"}'
 exit ${FAKE_EXIT:-0}
@@ -339,15 +341,36 @@ func TestHangingWakeIsKilled(t *testing.T) {
 	dir := t.TempDir()
 	c := Claude{Bin: writeFakeClaude(t, dir), Dir: dir, MCPConfig: "m.json", Self: self}
 	t.Setenv("FAKE_SLEEP", "30")
-	began := time.Now()
 	res := c.Run(context.Background(), Job{ID: "j", Group: "g"}, 500*time.Millisecond)
 	if !res.TimedOut || !strings.Contains(res.Err, "timeout") {
 		t.Fatalf("result %+v: want a timeout", res)
 	}
-	if took := time.Since(began); took > 5*time.Second {
-		t.Fatalf("the kill took %s", took)
+	// The session and its child are gone, not left running.
+	pids, err := os.ReadFile(filepath.Join(dir, "pids"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range strings.Fields(string(pids)) {
+		pid, _ := strconv.Atoi(f)
+		if alive(pid) {
+			t.Errorf("process %d of the hung session is still running", pid)
+		}
 	}
 	if res.SessionID != "sess-1" {
 		t.Fatalf("the session id printed before the hang is lost: %+v", res)
 	}
+}
+
+// alive: the process exists and is not a zombie waiting to be reaped by
+// whoever inherited it (a killed child of the killed session).
+func alive(pid int) bool {
+	if syscall.Kill(pid, 0) != nil {
+		return false
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	_, rest, _ := strings.Cut(string(b), ") ")
+	return !strings.HasPrefix(rest, "Z")
 }
