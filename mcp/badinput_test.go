@@ -194,7 +194,7 @@ func TestBadInputFaces(t *testing.T) {
 		{"NUL in the body", "send", map[string]any{"swarm": "mine", "body": "a\x00b"}, "control character U+0000"},
 		{"terminal escape in the body", "send", map[string]any{"swarm": "mine", "body": "\x1b]0;pwned\x07"}, "control character U+001B"},
 		{"empty body", "send", map[string]any{"swarm": "mine", "body": ""}, "body is empty"},
-		{"very long recipient domain", "send", map[string]any{"swarm": "mine", "body": "x", "to": long}, "is not a member"},
+		{"very long recipient domain", "send", map[string]any{"swarm": "mine", "body": "x", "to": long}, "invalid agent name"},
 		{"very long domain to mute", "mute", map[string]any{"agent": long}, "invalid agent name"},
 		{"domain with control characters to mute", "mute", map[string]any{"agent": "a.test\r\nx"}, "invalid agent name"},
 		{"thread that is not a message id", "send", map[string]any{"swarm": "mine", "body": "x", "thread": "../../etc"}, "thread: invalid id"},

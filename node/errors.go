@@ -25,16 +25,3 @@ func IsUser(err error) bool {
 // ErrClosed is returned by calls on a closed node.
 var ErrClosed = errors.New("node: closed")
 
-// quoteName shows caller-given text in an error, clipped, so a very long
-// or hostile name cannot flood the message.
-func quoteName(s string) string {
-	const max = 80
-	if len(s) > max {
-		for i := max; i > 0; i-- {
-			if s[i]&0xC0 != 0x80 {
-				return fmt.Sprintf("%q…", s[:i])
-			}
-		}
-	}
-	return fmt.Sprintf("%q", s)
-}

@@ -70,9 +70,13 @@ func (n *Node) Send(ctx context.Context, a SendArgs) (SendResult, error) {
 			n.mu.Unlock()
 			return SendResult{}, Userf("cannot send a direct message to this node itself")
 		}
+		if err := wire.ValidDomain(a.To); err != nil {
+			n.mu.Unlock()
+			return SendResult{}, Userf("to: %v", err)
+		}
 		if !s.state.IsMember(a.To) || s.local.Leaving[a.To] {
 			n.mu.Unlock()
-			return SendResult{}, Userf("%s is not a member of %q", quoteName(a.To), s.state.Settings.Name)
+			return SendResult{}, Userf("%s is not a member of %q", a.To, s.state.Settings.Name)
 		}
 		recipients = []string{a.To}
 	}

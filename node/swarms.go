@@ -585,8 +585,11 @@ func (n *Node) Kick(ref, agent string) (SwarmInfo, error) {
 	if agent == n.cfg.Domain {
 		return SwarmInfo{}, Userf("the master cannot kick itself; use `swarm leave`")
 	}
+	if err := wire.ValidDomain(agent); err != nil {
+		return SwarmInfo{}, Userf("%v", err)
+	}
 	if s.state.Master == n.cfg.Domain && !s.state.IsMember(agent) {
-		return SwarmInfo{}, Userf("%s is not a member of %q", quoteName(agent), s.state.Settings.Name)
+		return SwarmInfo{}, Userf("%s is not a member of %q", agent, s.state.Settings.Name)
 	}
 	if err := n.appendRecord(s, wire.Record{Type: wire.RecRemove, Agent: agent, Reason: wire.ReasonKick}, nil); err != nil {
 		return SwarmInfo{}, err
@@ -602,8 +605,11 @@ func (n *Node) Transfer(ref, agent string) (SwarmInfo, error) {
 	if err != nil {
 		return SwarmInfo{}, err
 	}
+	if err := wire.ValidDomain(agent); err != nil {
+		return SwarmInfo{}, Userf("%v", err)
+	}
 	if s.state.Master == n.cfg.Domain && !s.state.IsMember(agent) {
-		return SwarmInfo{}, Userf("%s is not a member of %q", quoteName(agent), s.state.Settings.Name)
+		return SwarmInfo{}, Userf("%s is not a member of %q", agent, s.state.Settings.Name)
 	}
 	if err := n.appendRecord(s, wire.Record{Type: wire.RecTransfer, Agent: agent}, nil); err != nil {
 		return SwarmInfo{}, err
