@@ -119,6 +119,8 @@ func (n *Node) taskWrite(ctx context.Context, swarmRef string, w github.Write, a
 		return TaskResult{}, err
 	}
 	w.Repo = repo
+	// Checked here as well as in Enqueue: here a refusal is the caller's
+	// mistake, there it could also be a store fault.
 	if err := w.Validate(); err != nil {
 		return TaskResult{}, Userf("%v", err)
 	}
@@ -129,9 +131,9 @@ func (n *Node) taskWrite(ctx context.Context, swarmRef string, w github.Write, a
 	l.waiters[waiter] = ch
 	l.mu.Unlock()
 	defer func() { l.mu.Lock(); delete(l.waiters, waiter); l.mu.Unlock() }()
-	id, err := l.queue.Enqueue(w)
+	id, err := l.queue.Enqueue(w) // valid by now: an error is the store's
 	if err != nil {
-		return TaskResult{}, Userf("%v", err)
+		return TaskResult{}, err
 	}
 	out := TaskResult{Swarm: name, Repo: repo, Issue: w.Issue, Action: action, WriteID: id}
 	t := time.NewTimer(taskWait)
