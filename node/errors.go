@@ -24,4 +24,3 @@ func IsUser(err error) bool {
 
 // ErrClosed is returned by calls on a closed node.
 var ErrClosed = errors.New("node: closed")
-
