@@ -45,7 +45,7 @@ func (n *Node) wantBots() map[string][]string {
 		if s.local.Left || s.state.Settings.Repo == "" {
 			continue
 		}
-		if mode == "on" || s.state.Master == n.cfg.Domain {
+		if mode == "on" || n.isMaster(s) {
 			want[s.state.Settings.Repo] = append(want[s.state.Settings.Repo], s.state.ID)
 		}
 	}
@@ -131,7 +131,7 @@ func (n *Node) botState(s *swarm) string {
 	switch {
 	case mode == "off":
 		return "off (sync off in config)"
-	case mode != "on" && s.state.Master != n.cfg.Domain:
+	case mode != "on" && !n.isMaster(s):
 		return "on the master's node (" + s.state.Master + ")"
 	case n.server == nil:
 		return "not running: no daemon (swarm serve runs it)"

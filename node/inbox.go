@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -25,57 +27,152 @@ type InboxArgs struct {
 // InboxMessage is a message as shown to a user or a model. Body is peer
 // text: untrusted data, never instructions.
 type InboxMessage struct {
-	ID       string     `json:"id"`
-	Swarm    string     `json:"swarm"`
-	SwarmID  string     `json:"swarm_id"`
-	From     string     `json:"from"`
-	To       string     `json:"to"`
-	Type     string     `json:"type"`
-	Priority string     `json:"priority,omitempty"`
-	Thread   string     `json:"thread,omitempty"`
-	ReplyTo  string     `json:"reply_to,omitempty"`
-	Seq      uint64     `json:"seq"`
+	ID      string `json:"id"`
+	Swarm   string `json:"swarm"`
+	SwarmID string `json:"swarm_id"`
+	From    string `json:"from"`
+	// Sender is who signed it: the name it goes by, verified or claimed,
+	// and its key's fingerprint (DESIGN §2).
+	Sender   Sender `json:"sender"`
+	To       string `json:"to"`
+	Type     string `json:"type"`
+	Event    string `json:"event,omitempty"`
+	Priority string `json:"priority,omitempty"`
+	Thread   string `json:"thread,omitempty"`
+	ReplyTo  string `json:"reply_to,omitempty"`
+	Seq      uint64 `json:"seq"`
+	// Gap counts the sender's messages in this stream that never arrived
+	// before this one.
+	Gap uint64 `json:"gap,omitempty"`
+	// Received is when this node stored it: the time to go by. Created
+	// is the sender's own claim, which its clock or its intent may skew.
+	Received string     `json:"received"`
 	Created  string     `json:"created"`
 	Body     string     `json:"body"`
 	Refs     []wire.Ref `json:"refs,omitempty"`
 	Read     bool       `json:"read"`
 	Muted    bool       `json:"muted,omitempty"`
 	Direct   bool       `json:"direct,omitempty"`
+	// Local marks a notice from this node itself (a fork, say), not a peer.
+	Local bool `json:"local,omitempty"`
 }
 
-// Inbox lists received messages, newest last.
+// Inbox keys (store package doc): a/<arrival> holds the item, so the inbox
+// lists in this node's own arrival order, which no sender can choose;
+// i/<id>/<arrival> finds items by message ID (two senders may use one ID:
+// they are two messages); r/<arrival> is a read mark.
+
+func readKey(arrival uint64) []byte {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], arrival)
+	return append([]byte("r/"), b[:]...)
+}
+
+func idKey(id string, arrival uint64) []byte {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], arrival)
+	return append(store.Key("i", id, ""), b[:]...)
+}
+
+// putInbox stores an item under its arrival number and indexes its ID.
+func (n *Node) putInbox(tx *store.Tx, it InboxItem) error {
+	if err := tx.Put(arrivalKey(it.Arrival), it); err != nil {
+		return err
+	}
+	return tx.Put(idKey(it.Msg.ID, it.Arrival), true)
+}
+
+// arrivalsOf lists the arrival numbers of the items with a message ID.
+func arrivalsOf(tx *store.Tx, id string) ([]uint64, error) {
+	var out []uint64
+	prefix := store.Key("i", id, "")
+	err := tx.Scan(prefix, nil, func(k []byte, _ func(any) error) (bool, error) {
+		if len(k) == len(prefix)+8 {
+			out = append(out, binary.BigEndian.Uint64(k[len(prefix):]))
+		}
+		return true, nil
+	})
+	return out, err
+}
+
+// inboxView is what listing needs to show items: swarm names, mutes,
+// clashing names.
+type inboxView struct {
+	n     *Node
+	names map[string]string
+	mutes map[string]int64
+	clash map[string]bool
+}
+
+func (n *Node) inboxView() (inboxView, error) {
+	mutes, err := n.mutes()
+	if err != nil {
+		return inboxView{}, err
+	}
+	n.mu.Lock()
+	clash := n.clashes()
+	n.mu.Unlock()
+	return inboxView{n: n, names: n.swarmNames(), mutes: mutes, clash: clash}, nil
+}
+
+func (v inboxView) muted(it *InboxItem) bool {
+	_, ms := v.mutes["s/"+it.Msg.Swarm]
+	_, ma := v.mutes["a/"+it.Key]
+	return (ms || ma) && !it.Local
+}
+
+func (v inboxView) show(it *InboxItem, read bool) InboxMessage {
+	m := it.Msg
+	im := InboxMessage{ID: m.ID, Swarm: v.names[m.Swarm], SwarmID: m.Swarm, From: m.From, To: m.To,
+		Type: m.Type, Event: m.Event, Priority: m.Priority, Thread: m.Thread, ReplyTo: m.ReplyTo, Seq: m.Seq, Gap: it.Gap,
+		Received: time.UnixMilli(it.Received).UTC().Format(time.RFC3339Nano),
+		Created:  time.UnixMilli(m.Created).UTC().Format(time.RFC3339Nano), Body: m.Body, Refs: m.Refs,
+		Read: read, Muted: v.muted(it), Direct: m.To != wire.ToAll, Local: it.Local}
+	if it.Local {
+		im.Sender = Sender{Name: m.From, Fingerprint: fingerprintOf(it.Key), Identity: "self"}
+		im.Direct = true
+	} else {
+		im.Sender = v.n.sender(m.From, it.Key, v.clash)
+	}
+	return im
+}
+
+// Inbox lists received messages in arrival order, newest last.
 func (n *Node) Inbox(a InboxArgs) ([]InboxMessage, error) {
-	if a.Limit <= 0 || a.Limit > 1000 {
+	if a.Limit < 0 || a.Limit > 1000 {
+		return nil, Userf("limit %d is outside [1, 1000]", a.Limit)
+	}
+	if a.Limit == 0 {
 		a.Limit = 100
 	}
-	swarmID := ""
-	if a.Swarm != "" {
-		n.mu.Lock()
-		s, err := n.resolve(a.Swarm)
-		if err == nil {
-			swarmID = s.state.ID
-		}
-		n.mu.Unlock()
-		if err != nil {
-			return nil, err
-		}
-	}
-	mutes, err := n.mutes()
+	swarmID, err := n.swarmFilter(a.Swarm)
 	if err != nil {
 		return nil, err
 	}
-	names := n.swarmNames()
+	v, err := n.inboxView()
+	if err != nil {
+		return nil, err
+	}
+	var after uint64
+	if a.After != "" {
+		if after, err = n.arrivalOf(a.After); err != nil {
+			return nil, err
+		}
+	}
 	out := []InboxMessage{}
 	err = n.st.View(func(tx *store.Tx) error {
 		// Newest first, so Limit keeps the latest; reversed below.
-		return tx.ScanReverse([]byte("i/"), func(k []byte, dec func(any) error) (bool, error) {
-			id := string(k[2:])
-			if a.After != "" && id <= a.After {
+		return tx.ScanReverse([]byte("a/"), func(k []byte, dec func(any) error) (bool, error) {
+			if len(k) != 10 {
+				return true, nil
+			}
+			arrival := binary.BigEndian.Uint64(k[2:])
+			if arrival <= after {
 				return false, nil
 			}
 			// The read mark first: a key lookup, where decoding every
 			// read item made `inbox --unread` on a big inbox crawl.
-			read, err := tx.Has(store.Key("r", id))
+			read, err := tx.Has(readKey(arrival))
 			if err != nil {
 				return false, err
 			}
@@ -86,20 +183,16 @@ func (n *Node) Inbox(a InboxArgs) ([]InboxMessage, error) {
 			if err := dec(&it); err != nil {
 				return false, err
 			}
-			m := it.Msg
-			if !a.Since.IsZero() && time.UnixMilli(m.Created).Before(a.Since) {
+			if !a.Since.IsZero() && time.UnixMilli(it.Received).Before(a.Since) {
 				return false, nil
 			}
-			if swarmID != "" && m.Swarm != swarmID {
+			if swarmID != "" && it.Msg.Swarm != swarmID {
 				return true, nil
 			}
-			_, ms := mutes["s/"+m.Swarm]
-			_, ma := mutes["a/"+m.From]
-			muted := ms || ma
-			if muted && !a.IncludeMuted {
+			if v.muted(&it) && !a.IncludeMuted {
 				return true, nil
 			}
-			out = append(out, view(m, names, read, muted))
+			out = append(out, v.show(&it, read))
 			return len(out) < a.Limit, nil
 		})
 	})
@@ -109,11 +202,33 @@ func (n *Node) Inbox(a InboxArgs) ([]InboxMessage, error) {
 	return out, err
 }
 
-func view(m wire.Message, names map[string]string, read, muted bool) InboxMessage {
-	return InboxMessage{ID: m.ID, Swarm: names[m.Swarm], SwarmID: m.Swarm, From: m.From, To: m.To,
-		Type: m.Type, Priority: m.Priority, Thread: m.Thread, ReplyTo: m.ReplyTo, Seq: m.Seq,
-		Created: time.UnixMilli(m.Created).UTC().Format(time.RFC3339Nano), Body: m.Body, Refs: m.Refs,
-		Read: read, Muted: muted, Direct: m.To != wire.ToAll}
+// swarmFilter resolves an optional swarm reference to its ID.
+func (n *Node) swarmFilter(ref string) (string, error) {
+	if ref == "" {
+		return "", nil
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	s, err := n.resolve(ref)
+	if err != nil {
+		return "", err
+	}
+	return s.state.ID, nil
+}
+
+// arrivalOf is the latest arrival number of a message ID in the inbox.
+func (n *Node) arrivalOf(id string) (uint64, error) {
+	if err := wire.ValidID(id); err != nil {
+		return 0, Userf("after: %v", err)
+	}
+	var arr []uint64
+	if err := n.st.View(func(tx *store.Tx) (err error) { arr, err = arrivalsOf(tx, id); return err }); err != nil {
+		return 0, err
+	}
+	if len(arr) == 0 {
+		return 0, Userf("after: no message %s in the inbox", id)
+	}
+	return arr[len(arr)-1], nil
 }
 
 func (n *Node) swarmNames() map[string]string {
@@ -141,21 +256,25 @@ func (n *Node) Read(ids []string, all bool, swarm string) (int, error) {
 	} else if len(ids) == 0 {
 		return 0, Userf("say which messages to mark read (IDs), or all")
 	}
+	for _, id := range ids {
+		if err := wire.ValidID(id); err != nil {
+			return 0, Userf("%v", err)
+		}
+	}
 	marked := 0
 	err := n.st.Update(func(tx *store.Tx) error {
 		for _, id := range ids {
-			if err := wire.ValidID(id); err != nil {
-				return Userf("%v", err)
-			}
-			ok, err := tx.Has(store.Key("i", id))
+			arr, err := arrivalsOf(tx, id)
 			if err != nil {
 				return err
 			}
-			if !ok {
+			if len(arr) == 0 {
 				return Userf("no message %s in the inbox", id)
 			}
-			if err := tx.Put(store.Key("r", id), n.now().UnixMilli()); err != nil {
-				return err
+			for _, a := range arr {
+				if err := tx.Put(readKey(a), n.now().UnixMilli()); err != nil {
+					return err
+				}
 			}
 			marked++
 		}
@@ -173,10 +292,18 @@ type MuteArgs struct {
 
 // MuteInfo describes a mute.
 type MuteInfo struct {
-	Kind  string `json:"kind"` // swarm or agent
+	Kind        string `json:"kind"` // swarm or agent
+	Name        string `json:"name"`
+	Fingerprint string `json:"fingerprint,omitempty"` // an agent's key
+	Until       string `json:"until,omitempty"`
+	Muted       bool   `json:"muted"`
+}
+
+// muteRec is a mute (u/s/<swarm> or u/a/<agent key>): until when (0: for
+// good) and the name it was given under, for people.
+type muteRec struct {
+	Until int64  `json:"until"`
 	Name  string `json:"name"`
-	Until string `json:"until,omitempty"`
-	Muted bool   `json:"muted"`
 }
 
 func (n *Node) muteKey(a MuteArgs) ([]byte, MuteInfo, error) {
@@ -192,11 +319,38 @@ func (n *Node) muteKey(a MuteArgs) ([]byte, MuteInfo, error) {
 		}
 		return store.Key("u", "s", s.state.ID), MuteInfo{Kind: "swarm", Name: s.state.Settings.Name}, nil
 	default:
-		if err := wire.ValidDomain(a.Agent); err != nil {
-			return nil, MuteInfo{}, Userf("%v", err)
+		// An agent is its key: a mute holds the key, so another agent
+		// taking the same name elsewhere is not muted with it, and a
+		// name two keys share is refused until the user says which.
+		m, err := n.agentAnywhere(a.Agent)
+		if err != nil {
+			if key, name, ok := n.mutedAgent(a.Agent); ok {
+				return store.Key("u", "a", key), MuteInfo{Kind: "agent", Name: name, Fingerprint: fingerprintOf(key)}, nil
+			}
+			return nil, MuteInfo{}, err
 		}
-		return store.Key("u", "a", a.Agent), MuteInfo{Kind: "agent", Name: a.Agent}, nil
+		return store.Key("u", "a", m.Key), MuteInfo{Kind: "agent", Name: m.Domain, Fingerprint: fingerprintOf(m.Key)}, nil
 	}
+}
+
+// mutedAgent finds an existing agent mute by name or fingerprint, so an
+// agent that left every shared swarm can still be unmuted.
+func (n *Node) mutedAgent(ref string) (key, name string, ok bool) {
+	_ = n.st.View(func(tx *store.Tx) error {
+		return tx.Scan([]byte("u/a/"), nil, func(k []byte, dec func(any) error) (bool, error) {
+			var r muteRec
+			if dec(&r) != nil {
+				return true, nil
+			}
+			kk := strings.TrimPrefix(string(k), "u/a/")
+			if matches(ref, wire.Member{Domain: r.Name, Key: kk}) {
+				key, name, ok = kk, r.Name, true
+				return false, nil
+			}
+			return true, nil
+		})
+	})
+	return key, name, ok
 }
 
 // Mute hides a swarm's or an agent's messages from the default inbox and
@@ -221,7 +375,7 @@ func (n *Node) Mute(a MuteArgs) (MuteInfo, error) {
 	if a.For > 0 {
 		gc = a.For + 2*time.Second
 	}
-	return info, n.st.Update(func(tx *store.Tx) error { return tx.PutTTL(key, until, gc) })
+	return info, n.st.Update(func(tx *store.Tx) error { return tx.PutTTL(key, muteRec{Until: until, Name: info.Name}, gc) })
 }
 
 // Unmute lifts a mute.
@@ -233,18 +387,18 @@ func (n *Node) Unmute(a MuteArgs) (MuteInfo, error) {
 	return info, n.st.Update(func(tx *store.Tx) error { return tx.Delete(key) })
 }
 
-// mutes returns the active mutes by "s/<swarm>" or "a/<agent>".
+// mutes returns the active mutes by "s/<swarm>" or "a/<agent key>".
 func (n *Node) mutes() (map[string]int64, error) {
 	out := map[string]int64{}
 	now := n.now().UnixMilli()
 	err := n.st.View(func(tx *store.Tx) error {
 		return tx.Scan([]byte("u/"), nil, func(k []byte, dec func(any) error) (bool, error) {
-			var until int64
-			if err := dec(&until); err != nil {
+			var r muteRec
+			if err := dec(&r); err != nil {
 				return false, err
 			}
-			if until == 0 || until > now {
-				out[strings.TrimPrefix(string(k), "u/")] = until
+			if r.Until == 0 || r.Until > now {
+				out[strings.TrimPrefix(string(k), "u/")] = r.Until
 			}
 			return true, nil
 		})
@@ -252,14 +406,15 @@ func (n *Node) mutes() (map[string]int64, error) {
 	return out, err
 }
 
-// IsMuted reports whether a message from agent in swarm is muted.
-func (n *Node) IsMuted(swarmID, agent string) bool {
+// IsMuted reports whether a message from the agent with key in a swarm
+// is muted.
+func (n *Node) IsMuted(swarmID, key string) bool {
 	m, err := n.mutes()
 	if err != nil {
 		return false
 	}
 	_, s := m["s/"+swarmID]
-	_, a := m["a/"+agent]
+	_, a := m["a/"+key]
 	return s || a
 }
 
@@ -274,17 +429,10 @@ func (n *Node) Wait(ctx context.Context, swarm string, timeout time.Duration, af
 	}
 	var from uint64
 	if after != "" {
-		if err := wire.ValidID(after); err != nil {
-			return nil, Userf("after: %v", err)
-		}
-		var it InboxItem
-		if err := n.st.View(func(tx *store.Tx) error { return tx.Get(store.Key("i", after), &it) }); err != nil {
-			if errors.Is(err, store.ErrNotFound) {
-				return nil, Userf("after: no message %s in the inbox", after)
-			}
+		var err error
+		if from, err = n.arrivalOf(after); err != nil {
 			return nil, err
 		}
-		from = it.Arrival
 	} else {
 		from = n.lastArrival()
 	}
@@ -312,46 +460,34 @@ func (n *Node) Wait(ctx context.Context, swarm string, timeout time.Duration, af
 // arrivedAfter returns the unmuted messages (of one swarm, if given) that
 // arrived after arrival number from, and the last arrival number seen.
 func (n *Node) arrivedAfter(swarm string, from uint64) ([]InboxMessage, uint64, error) {
-	swarmID := ""
-	if swarm != "" {
-		n.mu.Lock()
-		s, err := n.resolve(swarm)
-		if err == nil {
-			swarmID = s.state.ID
-		}
-		n.mu.Unlock()
-		if err != nil {
-			return nil, from, err
-		}
-	}
-	mutes, err := n.mutes()
+	swarmID, err := n.swarmFilter(swarm)
 	if err != nil {
 		return nil, from, err
 	}
-	names := n.swarmNames()
+	v, err := n.inboxView()
+	if err != nil {
+		return nil, from, err
+	}
 	out := []InboxMessage{}
 	last := from
 	err = n.st.View(func(tx *store.Tx) error {
 		return tx.Scan([]byte("a/"), arrivalKey(from), func(k []byte, dec func(any) error) (bool, error) {
-			var id string
-			if err := dec(&id); err != nil {
-				return false, err
+			if len(k) != 10 {
+				return true, nil
 			}
 			last = binary.BigEndian.Uint64(k[2:])
 			var it InboxItem
-			if err := tx.Get(store.Key("i", id), &it); err != nil {
+			if err := dec(&it); err != nil {
 				return false, err
 			}
-			_, ms := mutes["s/"+it.Msg.Swarm]
-			_, ma := mutes["a/"+it.Msg.From]
-			if ms || ma || (swarmID != "" && it.Msg.Swarm != swarmID) {
+			if v.muted(&it) || (swarmID != "" && it.Msg.Swarm != swarmID) {
 				return true, nil
 			}
-			read, err := tx.Has(store.Key("r", id))
+			read, err := tx.Has(readKey(last))
 			if err != nil {
 				return false, err
 			}
-			out = append(out, view(it.Msg, names, read, false))
+			out = append(out, v.show(&it, read))
 			return len(out) < 100, nil
 		})
 	})
@@ -382,6 +518,8 @@ type Status struct {
 	Swarms      int    `json:"swarms"`
 	Unread      int    `json:"unread"`
 	Outbox      int    `json:"outbox"`
+	// Forks names each swarm whose log this node has proof forked, and why.
+	Forks []string `json:"forks,omitempty"`
 	Presence
 }
 
@@ -396,15 +534,20 @@ func (n *Node) Status() (Status, error) {
 	}
 	n.mu.Lock()
 	live := 0
+	var forks []string
 	for _, s := range n.swarms {
 		if !s.local.Left {
 			live++
 		}
+		if s.local.Fork != "" {
+			forks = append(forks, fmt.Sprintf("%s (%s): %s", s.state.Settings.Name, s.state.ID, s.local.Fork))
+		}
 	}
 	n.mu.Unlock()
+	sort.Strings(forks)
 	return Status{Domain: n.cfg.Domain, Fingerprint: identity.Fingerprint(n.id.Public()), Key: n.id.KeyString(),
 		Advertise: n.cfg.Advertise, Listening: n.Addr(), Pin: n.pin, Swarms: live, Unread: len(unread),
-		Outbox: n.out.pending(), Presence: n.selfPresence()}, nil
+		Outbox: n.out.pending(), Forks: forks, Presence: n.selfPresence()}, nil
 }
 
 // inboxKeep is how long a read message stays in the inbox; unread ones
@@ -423,15 +566,15 @@ func (n *Node) pruneInbox(keep time.Duration) (int, error) {
 	err := n.st.View(func(tx *store.Tx) error {
 		return tx.Scan([]byte("r/"), nil, func(k []byte, dec func(any) error) (bool, error) {
 			var readAt int64
-			if err := dec(&readAt); err != nil || readAt >= cutoff {
+			if len(k) != 10 || dec(&readAt) != nil || readAt >= cutoff {
 				return true, nil
 			}
-			id := string(k[2:])
+			arrival := binary.BigEndian.Uint64(k[2:])
 			var it InboxItem
-			if err := tx.Get(store.Key("i", id), &it); err != nil {
-				return true, nil // a mark for an ID that is not here: leave it
+			if err := tx.Get(arrivalKey(arrival), &it); err != nil {
+				return true, nil // a mark for an item that is not here: leave it
 			}
-			vs = append(vs, victim{id, it.Arrival})
+			vs = append(vs, victim{it.Msg.ID, arrival})
 			return len(vs) < 100000, nil
 		})
 	})
@@ -444,7 +587,7 @@ func (n *Node) pruneInbox(keep time.Duration) (int, error) {
 		vs = vs[len(chunk):]
 		err := n.st.UpdateLazy(func(tx *store.Tx) error {
 			for _, v := range chunk {
-				for _, k := range [][]byte{store.Key("i", v.id), store.Key("r", v.id), arrivalKey(v.arrival)} {
+				for _, k := range [][]byte{arrivalKey(v.arrival), readKey(v.arrival), idKey(v.id, v.arrival)} {
 					if err := tx.Delete(k); err != nil {
 						return err
 					}

@@ -55,7 +55,7 @@ type Node struct {
 
 	mu     sync.Mutex
 	swarms map[string]*swarm // by swarm ID
-	dir    map[string]wire.Member
+	ver    verifier          // names proven by their own HTTPS site
 
 	recvMu  sync.Mutex // serialises inbox commits so the seen-ID check holds
 	arrival uint64     // last local arrival number; guarded by recvMu
@@ -82,8 +82,11 @@ type swarm struct {
 type localSwarm struct {
 	Left    bool            `json:"left,omitempty"`    // this node left or was removed
 	Reason  string          `json:"reason,omitempty"`  // leave, kick, dissolved
-	Leaving map[string]bool `json:"leaving,omitempty"` // members whose signed leave arrived before the master's record
+	Leaving map[string]bool `json:"leaving,omitempty"` // member keys whose signed leave arrived before the master's record
 	Joined  int64           `json:"joined,omitempty"`
+	// Fork says why this node holds proof that the log forked (the proofs
+	// are in f/<swarm>/...); it keeps the chain it had.
+	Fork string `json:"fork,omitempty"`
 }
 
 // Open opens a home: config, key, certificate and store. With o.Serve it
@@ -118,7 +121,7 @@ func Open(home string, o Options) (*Node, error) {
 	n := &Node{
 		home: home, cfg: *cfg, id: id, log: o.Log, st: st, certs: certs, pin: pin,
 		now: o.Now, window: wire.DefaultWindow,
-		swarms: map[string]*swarm{}, dir: map[string]wire.Member{},
+		swarms: map[string]*swarm{},
 		client: transport.NewClient(o.Client),
 		pres:   newPresenceBook(),
 		events: newBroadcaster(),
@@ -130,6 +133,7 @@ func Open(home string, o Options) (*Node, error) {
 		return nil, err
 	}
 	n.arrival = n.lastArrival()
+	n.loadVerified()
 	n.out = newOutbox(n)
 	if o.Serve {
 		srv, err := transport.Listen(cfg.Listen, n.PeerHandler(), transport.ListenOptions{Certs: certs, NoQUIC: cfg.NoQUIC, ResetKey: resetKey(id), Log: o.Log})
@@ -193,6 +197,9 @@ func (n *Node) Home() string { return n.home }
 
 // Log is the node's logger.
 func (n *Node) Log() zerolog.Logger { return n.log }
+
+// key is this node's public key string: who it is.
+func (n *Node) key() string { return n.id.KeyString() }
 
 // self is how this node appears in membership records.
 func (n *Node) self() wire.Member {

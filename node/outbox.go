@@ -23,10 +23,13 @@ const (
 	Failed    = "failed"
 )
 
-// Delivery is the status of a sent message at one recipient (d/<id>/<peer>).
+// Delivery is the status of a sent message at one recipient
+// (d/<id>/<recipient>, the recipient being "<swarm>:<key>").
 type Delivery struct {
-	Peer    string `json:"peer"`
-	Status  string `json:"status"`
+	Peer        string `json:"peer"`        // the name the recipient went by
+	Fingerprint string `json:"fingerprint"` // the recipient's key: who it is
+	To          string `json:"-"`           // recipient ID
+	Status      string `json:"status"`
 	Reason  string `json:"reason,omitempty"`
 	Updated int64  `json:"updated"`
 }
@@ -44,7 +47,8 @@ type sentMessage struct {
 
 // sendSpec is what a caller asks to send.
 type sendSpec struct {
-	To       string
+	To       string // wire.ToAll or the recipient's name
+	ToKey    string // the recipient's key, for a direct message
 	Type     string
 	Event    string
 	Records  []wire.Signed
@@ -72,12 +76,15 @@ func (n *Node) envelope(st *membership.State, sp sendSpec) (wire.Signed, *wire.M
 	m := &wire.Message{
 		V: wire.Version, ID: id.String(), Swarm: st.ID, From: n.cfg.Domain, To: sp.To, Type: sp.Type,
 		Thread: sp.Thread, ReplyTo: sp.ReplyTo, Created: now.UnixMilli(), Expires: now.Add(ttl).UnixMilli(),
-		Seq: n.out.nextSeq(st.ID, stream(sp.Type, sp.To)), Head: st.Head, Priority: sp.Priority, Body: sp.Body, Refs: sp.Refs,
+		Head: st.Head, Priority: sp.Priority, Body: sp.Body, Refs: sp.Refs,
 		Event: sp.Event, Records: sp.Records,
 	}
+	// Checked before a sequence number is taken: a refused send must not
+	// leave readers a gap that no lost message made.
 	if err := m.Check(now, n.window); err != nil {
 		return wire.Signed{}, nil, Userf("%v", err)
 	}
+	m.Seq = n.out.nextSeq(st.ID, stream(sp.Type, sp.ToKey))
 	b, err := json.Marshal(m)
 	if err != nil {
 		return wire.Signed{}, nil, err
@@ -86,13 +93,16 @@ func (n *Node) envelope(st *membership.State, sp sendSpec) (wire.Signed, *wire.M
 }
 
 // stream names a sequence: system messages count apart, so the streams a
-// reader sees (broadcast, or direct to it) have no gaps from traffic that
-// never reaches its inbox.
-func stream(typ, to string) string {
-	if typ == wire.TypeSystem {
+// reader sees (broadcast, or direct to it, by its key) have no gaps from
+// traffic that never reaches its inbox.
+func stream(typ, toKey string) string {
+	switch {
+	case typ == wire.TypeSystem:
 		return "!system"
+	case toKey == "":
+		return wire.ToAll
 	}
-	return to
+	return toKey
 }
 
 type outbox struct {
@@ -114,19 +124,19 @@ func (o *outbox) nextSeq(swarm, to string) uint64 {
 	k := swarm + "/" + to
 	v, ok := o.seq[k]
 	if !ok {
-		_ = o.n.st.View(func(tx *store.Tx) error { return tx.Get(store.Key("n", swarm, o.n.cfg.Domain, to), &v) })
+		_ = o.n.st.View(func(tx *store.Tx) error { return tx.Get(store.Key("n", swarm, o.n.key(), to), &v) })
 	}
 	v++
 	o.seq[k] = v
 	return v
 }
 
-// enqueue stores the message and one outbox entry per recipient in tx.
-func (o *outbox) enqueue(tx *store.Tx, env wire.Signed, m *wire.Message, recipients []string) error {
+// enqueue stores the message and one outbox entry per recipient ID in tx.
+func (o *outbox) enqueue(tx *store.Tx, env wire.Signed, m *wire.Message, toKey string, recipients []string) error {
 	if err := tx.Put(store.Key("m", m.ID), sentMessage{Env: env, Msg: *m}); err != nil {
 		return err
 	}
-	if err := tx.Put(store.Key("n", m.Swarm, o.n.cfg.Domain, stream(m.Type, m.To)), m.Seq); err != nil {
+	if err := tx.Put(store.Key("n", m.Swarm, o.n.key(), stream(m.Type, toKey)), m.Seq); err != nil {
 		return err
 	}
 	now := o.n.now().UnixMilli()
@@ -134,7 +144,7 @@ func (o *outbox) enqueue(tx *store.Tx, env wire.Signed, m *wire.Message, recipie
 		if err := tx.Put(store.Key("o", r, m.ID), outItem{Expires: m.Expires}); err != nil {
 			return err
 		}
-		if err := tx.Put(store.Key("d", m.ID, r), Delivery{Peer: r, Status: Pending, Updated: now}); err != nil {
+		if err := tx.Put(store.Key("d", m.ID, r), Delivery{Status: Pending, Updated: now}); err != nil {
 			return err
 		}
 	}
@@ -394,10 +404,10 @@ func (p *peerSender) load() ([]string, []wire.Signed, error) {
 func (p *peerSender) send(ids []string, envs []wire.Signed) bool {
 	n := p.o.n
 	n.mu.Lock()
-	m, ok := n.dir[p.peer]
+	m, ok := n.addrOf(p.peer)
 	n.mu.Unlock()
 	if !ok {
-		_ = p.settle(ids, func(string) (string, string, bool) { return Failed, "no address known for " + p.peer, true })
+		_ = p.settle(ids, func(string) (string, string, bool) { return Failed, "no address known for this recipient in its swarm", true })
 		return false
 	}
 	body, _ := json.Marshal(wire.Batch{Envelopes: envs})
@@ -459,7 +469,7 @@ func (p *peerSender) settle(ids []string, verdict func(id string) (status, reaso
 			if err := tx.Delete(store.Key("o", p.peer, id)); err != nil {
 				return err
 			}
-			if err := tx.Put(store.Key("d", id, p.peer), Delivery{Peer: p.peer, Status: st, Reason: reason, Updated: now}); err != nil {
+			if err := tx.Put(store.Key("d", id, p.peer), Delivery{Status: st, Reason: reason, Updated: now}); err != nil {
 				return err
 			}
 			settled = append(settled, id)
@@ -490,11 +500,13 @@ func (n *Node) Deliveries(id string) ([]Delivery, error) {
 			return err
 		}
 		found = ok
-		return tx.Scan(store.Key("d", id, ""), nil, func(_ []byte, dec func(any) error) (bool, error) {
+		prefix := store.Key("d", id, "")
+		return tx.Scan(prefix, nil, func(k []byte, dec func(any) error) (bool, error) {
 			var d Delivery
 			if err := dec(&d); err != nil {
 				return false, err
 			}
+			d.To = string(k[len(prefix):])
 			out = append(out, d)
 			return true, nil
 		})
@@ -507,10 +519,13 @@ func (n *Node) Deliveries(id string) ([]Delivery, error) {
 	}
 	n.out.mu.Lock()
 	for i := range out {
-		if s, ok := n.out.senders[out[i].Peer]; ok && out[i].Status == Pending {
+		if s, ok := n.out.senders[out[i].To]; ok && out[i].Status == Pending {
 			out[i].Reason = s.lastErr()
 		}
 	}
 	n.out.mu.Unlock()
+	for i := range out {
+		out[i].Peer, out[i].Fingerprint = n.nameOf(out[i].To)
+	}
 	return out, nil
 }

@@ -208,13 +208,13 @@ func (n *Node) handlePing(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	p, err := n.verifyPresence(sg, "")
+	p, err := n.verifyPresence(sg)
 	if err != nil {
 		writeErr(w, http.StatusForbidden, err.Error())
 		return
 	}
-	n.pres.put(p.From, p, 0, n.now())
-	n.pres.from(p.From, n.remoteIP(r))
+	n.pres.put(sg.KID, p, 0, n.now())
+	n.pres.from(sg.KID, n.remoteIP(r))
 	writeJSON(w, 200, n.presencePayload(p.From))
 }
 

@@ -30,38 +30,69 @@ type seen struct {
 	rtt           time.Duration
 }
 
+// presenceBook holds what peers announced, by agent key (an agent is its
+// key: a second key under the same name is another agent), and the nonces
+// of the presence payloads it accepted, until they leave the time window,
+// so a signed presence cannot be replayed.
 type presenceBook struct {
-	mu    sync.Mutex
-	peers map[string]seen
-	addrs map[string]string
+	mu     sync.Mutex
+	peers  map[string]seen
+	addrs  map[string]string
+	nonces map[string]time.Time // nonce -> when it may be forgotten
 }
+
+// maxNonces bounds the remembered nonces; only verified members add them,
+// and each lives at most twice the clock-skew window.
+const maxNonces = 1 << 16
 
 func newPresenceBook() *presenceBook {
-	return &presenceBook{peers: map[string]seen{}, addrs: map[string]string{}}
+	return &presenceBook{peers: map[string]seen{}, addrs: map[string]string{}, nonces: map[string]time.Time{}}
 }
 
-// from notes where a verified request of domain came from.
-func (b *presenceBook) from(domain, addr string) {
+// fresh records a presence nonce and reports whether it is new. When the
+// book is full of live nonces it refuses, rather than forget one early.
+func (b *presenceBook) fresh(nonce string, now time.Time, keep time.Duration) bool {
 	b.mu.Lock()
-	b.addrs[domain] = addr
+	defer b.mu.Unlock()
+	if _, seen := b.nonces[nonce]; seen {
+		return false
+	}
+	if len(b.nonces) >= maxNonces {
+		for k, until := range b.nonces {
+			if now.After(until) {
+				delete(b.nonces, k)
+			}
+		}
+		if len(b.nonces) >= maxNonces {
+			return false
+		}
+	}
+	b.nonces[nonce] = now.Add(keep)
+	return true
+}
+
+// from notes where a verified request of the agent with key came from.
+func (b *presenceBook) from(key, addr string) {
+	b.mu.Lock()
+	b.addrs[key] = addr
 	b.mu.Unlock()
 }
 
-func (b *presenceBook) put(domain string, p *wire.Presence, rtt time.Duration, at time.Time) {
+func (b *presenceBook) put(key string, p *wire.Presence, rtt time.Duration, at time.Time) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	old := b.peers[domain]
+	old := b.peers[key]
 	if rtt == 0 {
 		rtt = old.rtt
 	}
-	b.peers[domain] = seen{state: p.State, status: p.Status, at: at, rtt: rtt}
+	b.peers[key] = seen{state: p.State, status: p.Status, at: at, rtt: rtt}
 }
 
 // get reports a peer offline after three missed heartbeats.
-func (b *presenceBook) get(domain string, now time.Time, hb time.Duration) Presence {
+func (b *presenceBook) get(key string, now time.Time, hb time.Duration) Presence {
 	b.mu.Lock()
-	s, ok := b.peers[domain]
-	addr := b.addrs[domain]
+	s, ok := b.peers[key]
+	addr := b.addrs[key]
 	b.mu.Unlock()
 	if !ok {
 		return Presence{State: "unknown", From: addr}
@@ -117,26 +148,32 @@ func contains(set []string, s string) bool {
 	return false
 }
 
-// peers lists every other agent this node shares a live swarm with, once.
+// peers lists every other agent this node shares a live swarm with, once
+// per key and address (not once per swarm).
 func (n *Node) peers() []wire.Member {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	byDomain := map[string]wire.Member{}
+	byKey := map[string]wire.Member{}
 	for _, s := range n.swarms {
 		if s.local.Left {
 			continue
 		}
-		for d, m := range s.state.Members {
-			if d != n.cfg.Domain {
-				byDomain[d] = m
+		for _, m := range s.state.Members {
+			if m.Key != n.key() {
+				byKey[m.Key+" "+m.Addr] = m
 			}
 		}
 	}
-	out := make([]wire.Member, 0, len(byDomain))
-	for _, m := range byDomain {
+	out := make([]wire.Member, 0, len(byKey))
+	for _, m := range byKey {
 		out = append(out, m)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Domain < out[j].Domain })
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Domain != out[j].Domain {
+			return out[i].Domain < out[j].Domain
+		}
+		return out[i].Key < out[j].Key
+	})
 	return out
 }
 
@@ -171,31 +208,24 @@ func (n *Node) beat() {
 
 // PingResult is the answer to a ping.
 type PingResult struct {
-	Agent string  `json:"agent"`
-	RTTms float64 `json:"rtt_ms"`
+	Agent       string  `json:"agent"`
+	Fingerprint string  `json:"fingerprint"`
+	RTTms       float64 `json:"rtt_ms"`
 	Presence
 }
 
-// Ping measures the round trip to an agent and learns its presence.
+// Ping measures the round trip to an agent (a name that is one key in this
+// node's swarms, or a fingerprint) and learns its presence.
 func (n *Node) Ping(ctx context.Context, agent string) (PingResult, error) {
-	if err := wire.ValidDomain(agent); err != nil {
-		return PingResult{}, Userf("%v", err)
-	}
-	var m wire.Member
-	found := false
-	for _, p := range n.peers() {
-		if p.Domain == agent {
-			m, found = p, true
-		}
-	}
-	if !found {
-		return PingResult{}, Userf("%s shares no swarm with this node", agent)
+	m, err := n.agentAnywhere(agent)
+	if err != nil {
+		return PingResult{}, err
 	}
 	rtt, err := n.ping(ctx, m)
 	if err != nil {
-		return PingResult{}, Userf("%s did not answer: %v", agent, err)
+		return PingResult{}, Userf("%s did not answer: %v", m.Domain, err)
 	}
-	return PingResult{Agent: agent, RTTms: ms(rtt), Presence: n.pres.get(agent, n.now(), n.heartbeat())}, nil
+	return PingResult{Agent: m.Domain, Fingerprint: fingerprintOf(m.Key), RTTms: ms(rtt), Presence: n.pres.get(m.Key, n.now(), n.heartbeat())}, nil
 }
 
 func (n *Node) presencePayload(to string) wire.Signed {
@@ -221,28 +251,32 @@ func (n *Node) ping(ctx context.Context, m wire.Member) (time.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
-	p, err := n.verifyPresence(sg, m.Domain)
+	if sg.KID != m.Key {
+		return 0, Userf("the answer is signed by another key than %s's", m.Domain)
+	}
+	p, err := n.verifyPresence(sg)
 	if err != nil {
 		return 0, err
 	}
-	n.pres.put(m.Domain, p, rtt, n.now())
+	n.pres.put(m.Key, p, rtt, n.now())
 	return rtt, nil
 }
 
-// verifyPresence checks a presence payload is signed by a peer's key.
-// want names the expected sender ("" accepts any peer).
-func (n *Node) verifyPresence(sg wire.Signed, want string) (*wire.Presence, error) {
-	var m wire.Member
-	ok := false
+// verifyPresence checks a presence payload: signed by the key its hint
+// names, that key a member of a live swarm under the name the payload
+// gives, addressed to this node, inside the time window, and never seen
+// before (its nonce is remembered for the window).
+func (n *Node) verifyPresence(sg wire.Signed) (*wire.Presence, error) {
+	var names []string
 	for _, p := range n.peers() {
-		if p.Key == sg.KID && (want == "" || p.Domain == want) {
-			m, ok = p, true
+		if p.Key == sg.KID {
+			names = append(names, p.Domain)
 		}
 	}
-	if !ok {
+	if len(names) == 0 {
 		return nil, Userf("presence from a key that shares no swarm with this node")
 	}
-	pub, err := decodePub(m.Key)
+	pub, err := decodePub(sg.KID)
 	if err != nil {
 		return nil, err
 	}
@@ -253,8 +287,11 @@ func (n *Node) verifyPresence(sg wire.Signed, want string) (*wire.Presence, erro
 	if err != nil {
 		return nil, Userf("%v", err)
 	}
-	if p.From != m.Domain || p.To != n.cfg.Domain {
+	if !contains(names, p.From) || p.To != n.cfg.Domain {
 		return nil, Userf("presence names the wrong agents")
+	}
+	if !n.pres.fresh(sg.KID+"/"+p.Nonce, n.now(), 2*n.window.Skew) {
+		return nil, Userf("presence replayed (nonce already seen)")
 	}
 	return p, nil
 }

@@ -13,11 +13,14 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// InboxItem is a received message as stored (i/<id>).
+// InboxItem is a received message as stored (a/<arrival>).
 type InboxItem struct {
 	Msg      wire.Message `json:"msg"`
 	Received int64        `json:"received"`
-	Arrival  uint64       `json:"arrival"` // local arrival order (a/<arrival> -> id); sender clocks may disagree
+	Arrival  uint64       `json:"arrival"` // local arrival order; sender clocks may disagree
+	Key      string       `json:"key"`     // the sender's key: who it is
+	Gap      uint64       `json:"gap,omitempty"`
+	Local    bool         `json:"local,omitempty"` // a notice from this node itself
 }
 
 func arrivalKey(n uint64) []byte {
@@ -28,10 +31,10 @@ func arrivalKey(n uint64) []byte {
 
 // verdict is the outcome of checking one envelope before the commit.
 type verdict struct {
-	res    wire.Result
-	msg    *wire.Message
-	sender string
-	again  string // swarm to catch up on before trying again
+	res   wire.Result
+	msg   *wire.Message
+	key   string // the sender's key, verified
+	again string // swarm to catch up on before trying again
 }
 
 func reject(reason string, retry bool) verdict {
@@ -61,7 +64,10 @@ func (n *Node) receive(ctx context.Context, envs []wire.Signed, from string) []w
 			cancel()
 		}
 		vs[i] = n.check(envs[i])
-		if vs[i].again != "" {
+		switch {
+		case vs[i].again != "" && vs[i].res.Reason != "":
+			vs[i] = reject(vs[i].res.Reason, false) // removed, and still so after catching up
+		case vs[i].again != "":
 			vs[i] = reject("unknown signing key for this swarm (this node may be behind; retry later)", true)
 		}
 	}
@@ -69,8 +75,8 @@ func (n *Node) receive(ctx context.Context, envs []wire.Signed, from string) []w
 	out := make([]wire.Result, len(vs))
 	for i, v := range vs {
 		out[i] = v.res
-		if v.sender != "" && v.res.Status != wire.Rejected {
-			n.pres.from(v.sender, from)
+		if v.key != "" && v.res.Status != wire.Rejected {
+			n.pres.from(v.key, from)
 		}
 	}
 	return out
@@ -88,17 +94,20 @@ func (n *Node) check(e wire.Signed) verdict {
 		n.mu.Unlock()
 		return reject("this node is not in swarm "+swarmID, false)
 	}
-	domain := s.state.KeyOwner(key)
+	member, isMember := s.state.Member(key)
 	removed, wasRemoved := s.state.Removed[key]
-	leaving := s.local.Leaving[domain]
-	head := s.state.Head.Index
+	leaving := s.local.Leaving[key]
+	head := s.state.Head
 	n.mu.Unlock()
-	if domain == "" {
+	if !isMember {
+		// A key we do not know, or one removed since, may belong to a
+		// member added (again) after our head: catch up, then decide.
 		if wasRemoved {
-			return reject("sender "+removed.Domain+" is not a member ("+removed.Reason+")", false)
+			return verdict{again: swarmID, res: wire.Result{Reason: "sender " + removed.Domain + " is not a member (" + removed.Reason + ")"}}
 		}
 		return verdict{again: swarmID}
 	}
+	domain := member.Domain
 	pub, err := identity.DecodeKey(key)
 	if err != nil {
 		return reject(err.Error(), false)
@@ -110,7 +119,7 @@ func (n *Node) check(e wire.Signed) verdict {
 	if err != nil {
 		return reject(err.Error(), false)
 	}
-	v := verdict{msg: m, sender: domain, res: wire.Result{ID: m.ID}}
+	v := verdict{msg: m, key: key, res: wire.Result{ID: m.ID}}
 	switch {
 	case m.From != domain:
 		return reject("from "+m.From+" does not match the signing key's agent "+domain, false)
@@ -128,52 +137,88 @@ func (n *Node) check(e wire.Signed) verdict {
 	if !n.limiter(&n.limits, key, rate.Limit(rl), int(2*rl)).Allow() {
 		return reject("rate limited: too many messages from "+domain, true)
 	}
-	if m.Head.Index > head {
+	switch {
+	case m.Head.Index > head.Index:
 		// The sender knows records we lack: fetch them from it, after the ack.
-		go n.catchUp(n.ctx, swarmID, domain)
+		go n.catchUp(n.ctx, swarmID, key)
+	case m.Head.Index == head.Index && m.Head.Hash != head.Hash, m.Head.Index < head.Index && n.headDiffers(swarmID, m.Head):
+		// Same swarm, another chain: every member is compared with, not
+		// only the master, so a fork shows wherever it is.
+		go n.catchUp(n.ctx, swarmID, key)
 	}
 	return v
 }
 
+// headDiffers reports whether a peer's head names a record other than
+// ours at that index.
+func (n *Node) headDiffers(swarmID string, h wire.Head) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	s, ok := n.swarms[swarmID]
+	if !ok || h.Index >= uint64(len(s.state.Records)) {
+		return false
+	}
+	return wire.RecordHash(s.state.Records[h.Index]) != h.Hash
+}
+
+// seenKey is the seen-ID entry of a message: its identity is (swarm,
+// sender key, ID), so an ID one member chose can never shadow another
+// member's message (DESIGN §2).
+func seenKey(swarmID, key, id string) []byte { return store.Key("s", swarmID, key, id) }
+
+// seqKey holds the highest sequence number seen from a sender in one of
+// its streams to this node: the broadcast stream or its direct stream.
+func seqKey(swarmID, key, stream string) []byte { return store.Key("q", swarmID, key, stream) }
+
+func recvStream(m *wire.Message) string {
+	if m.To == wire.ToAll {
+		return "all"
+	}
+	return "direct"
+}
+
 // commit stores accepted envelopes in one durable transaction. The seen-ID
-// set (s/<id>, kept until the message expires) turns redelivery into
-// "duplicate"; outside its lifetime a message is rejected as expired, so a
-// replay can never be stored twice.
+// set (s/<swarm>/<key>/<id>, kept until the message expires) turns
+// redelivery into "duplicate"; outside its lifetime a message is rejected
+// as expired, so a replay can never be stored twice.
 func (n *Node) commit(vs []verdict) {
 	n.recvMu.Lock()
 	defer n.recvMu.Unlock()
 	now := n.now()
-	var system []*wire.Message
+	var system []*verdict
 	var arrival uint64
 	err := n.st.Update(func(tx *store.Tx) error {
 		system, arrival = system[:0], n.arrival
 		batch := map[string]bool{}
+		seqs := map[string]uint64{}
 		for i := range vs {
 			v := &vs[i]
 			if v.msg == nil {
 				continue
 			}
-			seen, err := tx.Has(store.Key("s", v.msg.ID))
+			sk := seenKey(v.msg.Swarm, v.key, v.msg.ID)
+			seen, err := tx.Has(sk)
 			if err != nil {
 				return err
 			}
-			if seen || batch[v.msg.ID] {
+			if seen || batch[string(sk)] {
 				v.res.Status = wire.Duplicate
 				continue
 			}
-			batch[v.msg.ID] = true
+			batch[string(sk)] = true
 			ttl := time.UnixMilli(v.msg.Expires).Sub(now) + n.window.Skew
-			if err := tx.PutTTL(store.Key("s", v.msg.ID), v.msg.From, ttl); err != nil {
+			if err := tx.PutTTL(sk, true, ttl); err != nil {
 				return err
 			}
 			if v.msg.Type == wire.TypeSystem {
-				system = append(system, v.msg)
+				system = append(system, v)
 			} else {
-				arrival++
-				if err := tx.Put(store.Key("i", v.msg.ID), InboxItem{Msg: *v.msg, Received: now.UnixMilli(), Arrival: arrival}); err != nil {
+				gap, err := n.trackSeq(tx, seqs, v)
+				if err != nil {
 					return err
 				}
-				if err := tx.Put(arrivalKey(arrival), v.msg.ID); err != nil {
+				arrival++
+				if err := n.putInbox(tx, InboxItem{Msg: *v.msg, Received: now.UnixMilli(), Arrival: arrival, Key: v.key, Gap: gap}); err != nil {
 					return err
 				}
 			}
@@ -191,8 +236,8 @@ func (n *Node) commit(vs []verdict) {
 		return
 	}
 	n.arrival = arrival
-	for _, m := range system {
-		n.onSystem(m)
+	for _, v := range system {
+		n.onSystem(v.msg, v.key)
 	}
 	notified := false
 	for _, v := range vs {
@@ -201,19 +246,46 @@ func (n *Node) commit(vs []verdict) {
 				n.events.Notify()
 				notified = true
 			}
-			n.log.Info().Str("id", v.msg.ID).Str("from", v.msg.From).Str("swarm", v.msg.Swarm).Msg("message received")
-			n.offerWake(*v.msg)
+			n.log.Info().Str("id", v.msg.ID).Str("from", v.msg.From).Str("key", fingerprintOf(v.key)).Str("swarm", v.msg.Swarm).Msg("message received")
+			n.offerWake(*v.msg, v.key)
 		}
 	}
 }
 
+// trackSeq records the highest sequence number seen in the sender's stream
+// and returns how many numbers were skipped before this message: messages
+// of that stream that have not arrived (yet). A late one fills no gap
+// after the fact; the reader sees a gap where one was when it came.
+func (n *Node) trackSeq(tx *store.Tx, inBatch map[string]uint64, v *verdict) (uint64, error) {
+	k := seqKey(v.msg.Swarm, v.key, recvStream(v.msg))
+	last, known := inBatch[string(k)]
+	if !known {
+		err := tx.Get(k, &last)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return 0, err
+		}
+		known = err == nil
+	}
+	if known && v.msg.Seq <= last {
+		return 0, nil
+	}
+	// The first message of a stream starts it: what the sender sent
+	// before this node was there is no gap.
+	var gap uint64
+	if known {
+		gap = v.msg.Seq - last - 1
+	}
+	inBatch[string(k)] = v.msg.Seq
+	return gap, tx.Put(k, v.msg.Seq)
+}
+
 // onSystem acts on a verified system message after it is stored.
-func (n *Node) onSystem(m *wire.Message) {
+func (n *Node) onSystem(m *wire.Message, key string) {
 	switch m.Event {
 	case wire.EventLog:
 		if _, err := n.applyRecords(m.Swarm, m.Records); err != nil {
 			if errors.Is(err, membership.ErrNotNext) {
-				go n.catchUp(n.ctx, m.Swarm, m.From)
+				go n.catchUp(n.ctx, m.Swarm, key)
 				return
 			}
 			n.log.Warn().Err(err).Str("from", m.From).Msg("membership records rejected")
@@ -222,12 +294,20 @@ func (n *Node) onSystem(m *wire.Message) {
 		n.mu.Lock()
 		defer n.mu.Unlock()
 		s, ok := n.swarms[m.Swarm]
-		if !ok || !s.state.IsMember(m.From) {
+		if !ok {
 			return
 		}
-		if s.state.Master == n.cfg.Domain {
-			if err := n.appendRecord(s, wireRemove(m.From, wire.ReasonLeave), nil); err != nil {
-				n.log.Error().Err(err).Str("agent", m.From).Msg("could not record a leave")
+		member, ok := s.state.Member(key)
+		// A leave notice speaks for the membership it was sent in: one
+		// signed before the member's latest add (a replay of an old
+		// leave) does not end the new membership.
+		if !ok || m.Head.Index < s.state.Since[member.Domain] {
+			n.log.Info().Str("from", m.From).Msg("leave notice older than the member's latest join: ignored")
+			return
+		}
+		if n.isMaster(s) {
+			if err := n.appendRecord(s, wireRemove(member.Domain, wire.ReasonLeave), nil); err != nil {
+				n.log.Error().Err(err).Str("agent", member.Domain).Msg("could not record a leave")
 			}
 			return
 		}
@@ -235,7 +315,7 @@ func (n *Node) onSystem(m *wire.Message) {
 		if local.Leaving == nil {
 			local.Leaving = map[string]bool{}
 		}
-		local.Leaving[m.From] = true
+		local.Leaving[key] = true
 		if err := n.st.Update(func(tx *store.Tx) error { return tx.Put(store.Key("w", m.Swarm), local) }); err == nil {
 			s.local = local
 		}

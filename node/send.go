@@ -58,29 +58,34 @@ func (n *Node) Send(ctx context.Context, a SendArgs) (SendResult, error) {
 		n.mu.Unlock()
 		return SendResult{}, err
 	}
-	var recipients []string
+	var rcpts, names []string
+	var toKey string
 	if a.To == wire.ToAll {
-		for _, d := range members(s.state, n.cfg.Domain) {
-			if !s.local.Leaving[d] {
-				recipients = append(recipients, d)
+		rcpts = recipients(s.state, n.key(), func(k string) bool { return s.local.Leaving[k] })
+		for _, m := range s.state.Sorted() {
+			if m.Key != n.key() && !s.local.Leaving[m.Key] {
+				names = append(names, m.Domain)
 			}
 		}
 	} else {
-		if a.To == n.cfg.Domain {
+		// Within one swarm a name is one key; a fingerprint works too.
+		m, err := n.agentIn(s, a.To)
+		if err != nil {
+			n.mu.Unlock()
+			return SendResult{}, err
+		}
+		if m.Key == n.key() {
 			n.mu.Unlock()
 			return SendResult{}, Userf("cannot send a direct message to this node itself")
 		}
-		if err := wire.ValidDomain(a.To); err != nil {
+		if s.local.Leaving[m.Key] {
 			n.mu.Unlock()
-			return SendResult{}, Userf("to: %v", err)
+			return SendResult{}, Userf("%s has left %q", m.Domain, s.state.Settings.Name)
 		}
-		if !s.state.IsMember(a.To) || s.local.Leaving[a.To] {
-			n.mu.Unlock()
-			return SendResult{}, Userf("%s is not a member of %q", a.To, s.state.Settings.Name)
-		}
-		recipients = []string{a.To}
+		a.To, toKey = m.Domain, m.Key
+		rcpts, names = []string{rcpt(s.state.ID, m.Key)}, []string{m.Domain}
 	}
-	env, msg, err := n.envelope(s.state, sendSpec{To: a.To, Type: a.Type, Body: a.Body, Thread: a.Thread,
+	env, msg, err := n.envelope(s.state, sendSpec{To: a.To, ToKey: toKey, Type: a.Type, Body: a.Body, Thread: a.Thread,
 		ReplyTo: a.ReplyTo, Priority: a.Priority, Refs: a.Refs, TTL: a.TTL})
 	n.mu.Unlock()
 	if err != nil {
@@ -89,11 +94,11 @@ func (n *Node) Send(ctx context.Context, a SendArgs) (SendResult, error) {
 	// Delivery starts once the write is visible and overlaps the sync; Send
 	// returns only when the message is durable. A crash before that loses
 	// nothing promised: the caller never saw an ID.
-	if err := n.st.UpdateThen(func(tx *store.Tx) error { return n.out.enqueue(tx, env, msg, recipients) },
-		func() { n.out.kickEnv(recipients, &queuedEnv{env: env, expires: msg.Expires}, msg.ID) }); err != nil {
+	if err := n.st.UpdateThen(func(tx *store.Tx) error { return n.out.enqueue(tx, env, msg, toKey, rcpts) },
+		func() { n.out.kickEnv(rcpts, &queuedEnv{env: env, expires: msg.Expires}, msg.ID) }); err != nil {
 		return SendResult{}, err
 	}
-	res := SendResult{ID: msg.ID, Swarm: s.state.Settings.Name, Seq: msg.Seq, Recipients: recipients}
+	res := SendResult{ID: msg.ID, Swarm: s.state.Settings.Name, Seq: msg.Seq, Recipients: names}
 	if a.Wait > 0 {
 		res.Deliveries, err = n.waitDelivered(ctx, msg.ID, a.Wait)
 	}

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/agent-swarm/agent-swarm/node/identity"
 	"github.com/agent-swarm/agent-swarm/node/membership"
 	"github.com/agent-swarm/agent-swarm/node/transport"
 	"github.com/agent-swarm/agent-swarm/node/wire"
@@ -58,19 +57,8 @@ func (n *Node) loadSwarms() error {
 			return fmt.Errorf("swarm %s: stored log fails validation: %w", id, err)
 		}
 		n.swarms[id] = &swarm{state: st, local: locals[id]}
-		n.learn(st.Records)
 	}
 	return nil
-}
-
-// learn remembers where members are, including ones since removed, so the
-// outbox can still tell a kicked member of its removal.
-func (n *Node) learn(recs []wire.Signed) {
-	for _, r := range recs {
-		if rec, err := wire.ParseRecord(r.Payload); err == nil && rec.Member != nil {
-			n.dir[rec.Member.Domain] = *rec.Member
-		}
-	}
 }
 
 // resolve finds a swarm by ID or by name among the swarms this node is in.
@@ -150,16 +138,24 @@ type SwarmInfo struct {
 	Muted    bool   `json:"muted,omitempty"`
 	Left     bool   `json:"left,omitempty"`
 	Reason   string `json:"reason,omitempty"`
+	// MasterFingerprint is the master's key: the role is held by a key.
+	MasterFingerprint string `json:"master_fingerprint"`
+	// Fork: this node holds proof that the swarm's log forked, and why.
+	Fork string `json:"fork,omitempty"`
 }
 
 func (n *Node) info(s *swarm) SwarmInfo {
 	return SwarmInfo{
 		ID: s.state.ID, Name: s.state.Settings.Name, Master: s.state.Master,
-		IsMaster: s.state.Master == n.cfg.Domain, Members: len(s.state.Members),
+		MasterFingerprint: fingerprintOf(s.state.MasterKey()),
+		IsMaster:          n.isMaster(s), Members: len(s.state.Members),
 		Head: s.state.Head.Index, Repo: s.state.Settings.Repo,
-		Left: s.local.Left, Reason: s.local.Reason,
+		Left: s.local.Left, Reason: s.local.Reason, Fork: s.local.Fork,
 	}
 }
+
+// isMaster reports whether this node's key holds the master role.
+func (n *Node) isMaster(s *swarm) bool { return s.state.MasterKey() == n.key() }
 
 // List returns the swarms this node is or was in.
 func (n *Node) List() ([]SwarmInfo, error) {
@@ -225,7 +221,6 @@ func (n *Node) Create(a CreateArgs) (SwarmInfo, error) {
 		return SwarmInfo{}, err
 	}
 	n.swarms[st.ID] = s
-	n.learn(st.Records)
 	n.kickBots()
 	return n.info(s), nil
 }
@@ -234,7 +229,7 @@ func (n *Node) Create(a CreateArgs) (SwarmInfo, error) {
 // stores it, swaps the state in, and pushes it to every member (and to a
 // removed one, so it learns). Caller holds n.mu.
 func (n *Node) appendRecord(s *swarm, rec wire.Record, extra func(*store.Tx) error) error {
-	if s.state.Master != n.cfg.Domain {
+	if !n.isMaster(s) {
 		return Userf("only the master (%s) can change the membership of %q", s.state.Master, s.state.Settings.Name)
 	}
 	rec.V, rec.Swarm, rec.Index, rec.Prev = wire.Version, s.state.ID, s.state.Head.Index+1, s.state.Head.Hash
@@ -247,14 +242,15 @@ func (n *Node) appendRecord(s *swarm, rec wire.Record, extra func(*store.Tx) err
 	if err := next.Apply(sg); err != nil {
 		return Userf("%v", err)
 	}
-	recipients := members(next, n.cfg.Domain)
-	switch rec.Type {
-	case wire.RecRemove:
-		// The removed agent hears of its removal too.
-		recipients = append(recipients, rec.Agent)
-	case wire.RecAdd:
+	var skip func(string) bool
+	if rec.Type == wire.RecAdd {
 		// The new member gets the whole log in the join reply.
-		recipients = without(recipients, rec.Member.Domain)
+		skip = func(k string) bool { return k == rec.Member.Key }
+	}
+	recipients := recipients(next, n.key(), skip)
+	if rec.Type == wire.RecRemove {
+		// The removed agent hears of its removal too.
+		recipients = append(recipients, rcpt(next.ID, s.state.Members[rec.Agent].Key))
 	}
 	env, msg, err := n.envelope(next, sendSpec{To: wire.ToAll, Type: wire.TypeSystem, Event: wire.EventLog, Records: []wire.Signed{sg}})
 	if err != nil {
@@ -269,37 +265,14 @@ func (n *Node) appendRecord(s *swarm, rec wire.Record, extra func(*store.Tx) err
 				return err
 			}
 		}
-		return n.out.enqueue(tx, env, msg, recipients)
+		return n.out.enqueue(tx, env, msg, "", recipients)
 	})
 	if err != nil {
 		return err
 	}
 	s.state = next
-	n.learn([]wire.Signed{sg})
 	n.out.kick(recipients, msg.ID)
 	return nil
-}
-
-func without(list []string, x string) []string {
-	out := list[:0]
-	for _, v := range list {
-		if v != x {
-			out = append(out, v)
-		}
-	}
-	return out
-}
-
-// members lists the domains of a state's members except self.
-func members(st *membership.State, self string) []string {
-	out := make([]string, 0, len(st.Members))
-	for d := range st.Members {
-		if d != self {
-			out = append(out, d)
-		}
-	}
-	sort.Strings(out)
-	return out
 }
 
 // InviteArgs are the arguments of Invite.
@@ -355,7 +328,7 @@ func (n *Node) Invite(a InviteArgs) (InviteInfo, error) {
 	if err != nil {
 		return InviteInfo{}, err
 	}
-	if s.state.Master != n.cfg.Domain {
+	if !n.isMaster(s) {
 		return InviteInfo{}, Userf("only the master (%s) can invite to %q", s.state.Master, s.state.Settings.Name)
 	}
 	if a.Invitee != "" && s.state.IsMember(a.Invitee) {
@@ -469,9 +442,9 @@ func (n *Node) Join(ctx context.Context, token string) (SwarmInfo, error) {
 		return SwarmInfo{}, err
 	}
 	n.swarms[st.ID] = s
-	n.learn(st.Records)
 	if n.server != nil {
 		go n.beat() // let the new peers see this node now, not at the next period
+		go n.verifyMembers()
 	}
 	return n.info(s), nil
 }
@@ -491,20 +464,35 @@ func (n *Node) handleJoin(j *wire.Join, req *wire.JoinRequest) (*wire.JoinReply,
 	if inv.Invitee != "" && inv.Invitee != req.Member.Domain {
 		return nil, Userf("this invite is for %s", inv.Invitee)
 	}
+	// A joiner that claims a name which could hold a WebPKI certificate is
+	// checked against that name's own site: if the site names another
+	// key, the name belongs to someone else. Unreachable, it stays a
+	// claimed name, shown as such with its fingerprint.
+	if verifiable(req.Member.Domain) {
+		ctx, cancel := context.WithTimeout(n.ctx, 5*time.Second)
+		ok, err := n.verify(ctx, req.Member.Domain, req.Member.Key)
+		cancel()
+		if !ok && IsUser(err) {
+			return nil, err
+		}
+	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	s, ok := n.swarms[inv.Swarm]
 	if !ok || s.local.Left {
 		return nil, Userf("this node is not in the swarm of the invite")
 	}
-	if s.state.Master != n.cfg.Domain {
+	if !n.isMaster(s) {
 		return nil, Userf("this node is no longer the master of %q; ask %s for a new invite", s.state.Settings.Name, s.state.Master)
 	}
 	if s.state.IsMember(req.Member.Domain) {
 		return nil, Userf("%s is already a member", req.Member.Domain)
 	}
-	if r, ok := s.state.Removed[req.Member.Key]; ok && r.Reason == wire.ReasonKick && inv.IssuedAt < r.Index {
-		return nil, Userf("%s was kicked from this swarm; an invite issued before the kick cannot readmit it", r.Domain)
+	if d := s.state.KeyOwner(req.Member.Key); d != "" {
+		return nil, Userf("that key is already a member (as %s)", d)
+	}
+	if r, ok := s.state.KickedBefore(&req.Member, inv.IssuedAt); ok {
+		return nil, Userf("%s was kicked from this swarm; an invite issued before the kick cannot readmit it, under its old key or its old name", r.Domain)
 	}
 	var ir inviteRecord
 	key := store.Key("v", inv.ID)
@@ -541,8 +529,8 @@ func (n *Node) Leave(ref string) (SwarmInfo, error) {
 	if err != nil {
 		return SwarmInfo{}, err
 	}
-	others := members(s.state, n.cfg.Domain)
-	if s.state.Master == n.cfg.Domain && len(others) > 0 {
+	others := recipients(s.state, n.key(), nil)
+	if n.isMaster(s) && len(others) > 0 {
 		return SwarmInfo{}, Userf("the master cannot leave %q while it has members: transfer the master role first (swarm transfer --swarm %s AGENT)", s.state.Settings.Name, s.state.Settings.Name)
 	}
 	local := s.local
@@ -557,7 +545,7 @@ func (n *Node) Leave(ref string) (SwarmInfo, error) {
 			if err != nil {
 				return err
 			}
-			if err := n.out.enqueue(tx, env, msg, others); err != nil {
+			if err := n.out.enqueue(tx, env, msg, "", others); err != nil {
 				return err
 			}
 			noticeID = msg.ID
@@ -582,16 +570,17 @@ func (n *Node) Kick(ref, agent string) (SwarmInfo, error) {
 	if err != nil {
 		return SwarmInfo{}, err
 	}
-	if agent == n.cfg.Domain {
+	if !n.isMaster(s) {
+		return SwarmInfo{}, Userf("only the master (%s) can change the membership of %q", s.state.Master, s.state.Settings.Name)
+	}
+	m, err := n.agentIn(s, agent)
+	if err != nil {
+		return SwarmInfo{}, err
+	}
+	if m.Key == n.key() {
 		return SwarmInfo{}, Userf("the master cannot kick itself; use `swarm leave`")
 	}
-	if err := wire.ValidDomain(agent); err != nil {
-		return SwarmInfo{}, Userf("%v", err)
-	}
-	if s.state.Master == n.cfg.Domain && !s.state.IsMember(agent) {
-		return SwarmInfo{}, Userf("%s is not a member of %q", agent, s.state.Settings.Name)
-	}
-	if err := n.appendRecord(s, wire.Record{Type: wire.RecRemove, Agent: agent, Reason: wire.ReasonKick}, nil); err != nil {
+	if err := n.appendRecord(s, wire.Record{Type: wire.RecRemove, Agent: m.Domain, Reason: wire.ReasonKick}, nil); err != nil {
 		return SwarmInfo{}, err
 	}
 	return n.info(s), nil
@@ -605,13 +594,14 @@ func (n *Node) Transfer(ref, agent string) (SwarmInfo, error) {
 	if err != nil {
 		return SwarmInfo{}, err
 	}
-	if err := wire.ValidDomain(agent); err != nil {
-		return SwarmInfo{}, Userf("%v", err)
+	if !n.isMaster(s) {
+		return SwarmInfo{}, Userf("only the master (%s) can change the membership of %q", s.state.Master, s.state.Settings.Name)
 	}
-	if s.state.Master == n.cfg.Domain && !s.state.IsMember(agent) {
-		return SwarmInfo{}, Userf("%s is not a member of %q", agent, s.state.Settings.Name)
+	m, err := n.agentIn(s, agent)
+	if err != nil {
+		return SwarmInfo{}, err
 	}
-	if err := n.appendRecord(s, wire.Record{Type: wire.RecTransfer, Agent: agent}, nil); err != nil {
+	if err := n.appendRecord(s, wire.Record{Type: wire.RecTransfer, Agent: m.Domain}, nil); err != nil {
 		return SwarmInfo{}, err
 	}
 	return n.info(s), nil
@@ -621,6 +611,9 @@ func (n *Node) Transfer(ref, agent string) (SwarmInfo, error) {
 type MemberInfo struct {
 	Domain      string `json:"domain"`
 	Fingerprint string `json:"fingerprint"`
+	SwarmID     string `json:"swarm_id"`
+	Identity    string `json:"identity"`             // verified or claimed (DESIGN §2)
+	Clash       bool   `json:"name_clash,omitempty"` // another key goes by this name in one of this node's swarms
 	Addr        string `json:"addr"`
 	Master      bool   `json:"master,omitempty"`
 	Self        bool   `json:"self,omitempty"`
@@ -638,7 +631,8 @@ func (n *Node) Members(ref string) ([]MemberInfo, error) {
 		return nil, err
 	}
 	ms := s.state.Sorted()
-	master, leaving := s.state.Master, s.local.Leaving
+	master, leaving, swarmID := s.state.MasterKey(), s.local.Leaving, s.state.ID
+	clash := n.clashes()
 	n.mu.Unlock()
 	mutes, err := n.mutes()
 	if err != nil {
@@ -646,14 +640,15 @@ func (n *Node) Members(ref string) ([]MemberInfo, error) {
 	}
 	out := make([]MemberInfo, 0, len(ms))
 	for _, m := range ms {
-		pub, _ := identity.DecodeKey(m.Key)
-		mi := MemberInfo{Domain: m.Domain, Fingerprint: identity.Fingerprint(pub), Addr: m.Addr,
-			Master: m.Domain == master, Self: m.Domain == n.cfg.Domain, Leaving: leaving[m.Domain]}
-		_, mi.Muted = mutes["a/"+m.Domain]
+		who := n.sender(m.Domain, m.Key, clash)
+		mi := MemberInfo{Domain: m.Domain, Fingerprint: who.Fingerprint, SwarmID: swarmID, Identity: who.Identity, Clash: who.Clash,
+			Addr: m.Addr, Master: m.Key == master, Self: m.Key == n.key(), Leaving: leaving[m.Key]}
+		_, mi.Muted = mutes["a/"+m.Key]
 		if mi.Self {
 			mi.Presence = n.selfPresence()
+			mi.Identity = "self"
 		} else {
-			mi.Presence = n.pres.get(m.Domain, n.now(), n.heartbeat())
+			mi.Presence = n.pres.get(m.Key, n.now(), n.heartbeat())
 		}
 		out = append(out, mi)
 	}
@@ -671,20 +666,23 @@ func (n *Node) applyRecords(swarmID string, recs []wire.Signed) (int, error) {
 	}
 	next := s.state.Clone()
 	added, err := next.ApplyAll(recs)
+	if err != nil {
+		n.checkForks(s, recs)
+	}
 	if added == 0 {
 		return 0, err
 	}
 	local := s.local
-	if _, still := next.Members[n.cfg.Domain]; !still && !local.Left {
+	if _, still := next.Member(n.key()); !still && !local.Left {
 		local.Left = true
 		local.Reason = wire.ReasonLeave
-		if r, ok := next.Removed[n.id.KeyString()]; ok {
+		if r, ok := next.Removed[n.key()]; ok {
 			local.Reason = r.Reason
 		}
 	}
-	for d := range local.Leaving {
-		if !next.IsMember(d) {
-			delete(local.Leaving, d)
+	for k := range local.Leaving {
+		if _, ok := next.Member(k); !ok {
+			delete(local.Leaving, k)
 		}
 	}
 	from := s.state.Head.Index + 1
@@ -699,41 +697,48 @@ func (n *Node) applyRecords(swarmID string, recs []wire.Signed) (int, error) {
 		return 0, perr
 	}
 	s.state, s.local = next, local
-	n.learn(next.Records[from:])
+	if n.server != nil {
+		go n.verifyMembers()
+	}
 	n.systemEvents(next.Settings.Name, next.Records[from:])
 	n.kickBots() // a link or a master change may start or stop a bot
 	n.log.Info().Str("swarm", swarmID).Uint64("head", next.Head.Index).Int("new", added).Msg("membership log advanced")
 	return added, err
 }
 
-// pull fetches records after our head from one peer and applies them.
-func (n *Node) pull(ctx context.Context, swarmID, peer string) (int, error) {
+// pull fetches records from one member (by key) and applies them: those
+// after our head, or with whole, the log from its start, which is how a
+// fork is found when the peer's records do not extend ours.
+func (n *Node) pull(ctx context.Context, swarmID, peerKey string, whole bool) (int, error) {
 	n.mu.Lock()
 	s, ok := n.swarms[swarmID]
 	if !ok {
 		n.mu.Unlock()
 		return 0, fmt.Errorf("unknown swarm %s", swarmID)
 	}
-	head := s.state.Head.Index
-	m, ok := n.dir[peer]
+	after := s.state.Head.Index
+	if whole {
+		after = 0
+	}
+	m, ok := n.addrOf(rcpt(swarmID, peerKey))
 	n.mu.Unlock()
 	if !ok {
-		return 0, fmt.Errorf("no address for %s", peer)
+		return 0, fmt.Errorf("no address for %s", fingerprintOf(peerKey))
 	}
 	path := "/swarm/v1/swarms/" + swarmID + "/log"
-	auth, err := wire.SignJSON(wire.PurposeRequest, wire.KeyHint(swarmID, n.id.KeyString()), n.id.Key,
+	auth, err := wire.SignJSON(wire.PurposeRequest, wire.KeyHint(swarmID, n.key()), n.id.Key,
 		wire.Request{V: wire.Version, From: n.cfg.Domain, Method: "GET", Path: path, Time: n.now().UnixMilli()})
 	if err != nil {
 		return 0, err
 	}
 	hdr := map[string][]string{"Swarm-Auth": {wire.EncodeAuth(auth)}}
-	q := "?after=" + url.QueryEscape(fmt.Sprint(head))
+	q := "?after=" + url.QueryEscape(fmt.Sprint(after))
 	code, body, err := n.client.Do(ctx, transport.Peer{Addr: m.Addr, Pin: m.Pin}, "GET", path+q, nil, hdr, 16<<20)
 	if err != nil {
 		return 0, err
 	}
 	if code != 200 {
-		return 0, fmt.Errorf("log pull from %s: %s", peer, peerError(body))
+		return 0, fmt.Errorf("log pull from %s: %s", m.Domain, peerError(body))
 	}
 	var jr wire.JoinReply
 	if err := decodeJSON(body, &jr); err != nil {
@@ -742,8 +747,10 @@ func (n *Node) pull(ctx context.Context, swarmID, peer string) (int, error) {
 	return n.applyRecords(swarmID, jr.Records)
 }
 
-// catchUp pulls a swarm's log from members until one answers, master
-// first. It runs at most once per second per swarm.
+// catchUp pulls a swarm's log from members until one answers, the one
+// preferred (by key) first, then the master. A peer whose records do not
+// extend ours is asked for its whole log, so a fork shows as proof rather
+// than as a quiet failure. It runs at most once per second per swarm.
 func (n *Node) catchUp(ctx context.Context, swarmID string, prefer string) {
 	now := time.Now()
 	if last, ok := n.syncing.Load(swarmID); ok && now.Sub(last.(time.Time)) < time.Second {
@@ -760,23 +767,27 @@ func (n *Node) catchUp(ctx context.Context, swarmID string, prefer string) {
 	if prefer != "" {
 		order = append(order, prefer)
 	}
-	if s.state.Master != n.cfg.Domain {
-		order = append(order, s.state.Master)
+	master := s.state.MasterKey()
+	if master != n.key() && master != prefer {
+		order = append(order, master)
 	}
-	for _, d := range members(s.state, n.cfg.Domain) {
-		if d != s.state.Master && d != prefer {
-			order = append(order, d)
+	for _, m := range s.state.Sorted() {
+		if m.Key != master && m.Key != prefer && m.Key != n.key() {
+			order = append(order, m.Key)
 		}
 	}
 	n.mu.Unlock()
 	for _, peer := range order {
 		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		_, err := n.pull(cctx, swarmID, peer)
+		_, err := n.pull(cctx, swarmID, peer, false)
+		if errors.Is(err, membership.ErrNotNext) {
+			_, err = n.pull(cctx, swarmID, peer, true)
+		}
 		cancel()
 		if err == nil {
 			return
 		}
-		n.log.Debug().Err(err).Str("peer", peer).Str("swarm", swarmID).Msg("log pull failed")
+		n.log.Debug().Err(err).Str("peer", fingerprintOf(peer)).Str("swarm", swarmID).Msg("log pull failed")
 	}
 }
 
@@ -804,6 +815,7 @@ func (n *Node) syncLoop() {
 		for _, id := range ids {
 			n.catchUp(n.ctx, id, "")
 		}
+		n.verifyMembers()
 		t.Reset(every)
 	}
 }

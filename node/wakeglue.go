@@ -96,12 +96,15 @@ func (n *Node) wakeConfig() wake.Config {
 
 // offerWake hands a stored message to the engine (daemon only). With
 // wakes off it costs nothing on the receive path.
-func (n *Node) offerWake(m wire.Message) {
+func (n *Node) offerWake(m wire.Message, key string) {
 	if n.wake == nil || !n.wake.Enabled() {
 		return
 	}
-	names := n.swarmNames()
-	im := view(m, names, false, n.IsMuted(m.Swarm, m.From))
+	v, err := n.inboxView()
+	if err != nil {
+		return
+	}
+	im := v.show(&InboxItem{Msg: m, Key: key, Received: n.now().UnixMilli()}, false)
 	ev := wake.Event{Kind: "message", ID: m.ID, Swarm: im.Swarm, From: m.From, Direct: im.Direct,
 		Priority: m.Priority, Thread: m.Thread, Body: m.Body, Muted: im.Muted, Framed: Frame(im)}
 	login := n.ghSettings().Login

@@ -150,7 +150,11 @@ func (n *Node) WakeTest(a WakeTestArgs) (wake.Decision, error) {
 	s, err := n.resolve(a.Swarm)
 	if err == nil {
 		ev.Swarm = s.state.Settings.Name
-		ev.Muted = a.From != "" && n.IsMuted(s.state.ID, a.From)
+		if m, err := n.agentIn(s, a.From); err == nil {
+			ev.Muted = n.IsMuted(s.state.ID, m.Key)
+		} else {
+			ev.Muted = n.IsMuted(s.state.ID, "")
+		}
 	}
 	n.mu.Unlock()
 	e := n.wake

@@ -40,11 +40,14 @@ func (id *Identity) KeyString() string { return EncodeKey(id.Public()) }
 // EncodeKey renders a public key as unpadded base64url (43 characters).
 func EncodeKey(pub ed25519.PublicKey) string { return base64.RawURLEncoding.EncodeToString(pub) }
 
-// DecodeKey parses a public key written by EncodeKey.
+// DecodeKey parses a public key written by EncodeKey. Only the one
+// canonical spelling is accepted: base64 leaves two spare bits in the last
+// character of 32 bytes, so a lax decoder would take four strings for one
+// key, and every map keyed by the string would hold four agents.
 func DecodeKey(s string) (ed25519.PublicKey, error) {
-	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil || len(b) != ed25519.PublicKeySize {
-		return nil, fmt.Errorf("invalid public key %q: want %d bytes of base64url", trunc(s), ed25519.PublicKeySize)
+	b, err := base64.RawURLEncoding.Strict().DecodeString(s)
+	if err != nil || len(b) != ed25519.PublicKeySize || base64.RawURLEncoding.EncodeToString(b) != s {
+		return nil, fmt.Errorf("invalid public key %q: want the canonical unpadded base64url of %d bytes", trunc(s), ed25519.PublicKeySize)
 	}
 	return ed25519.PublicKey(b), nil
 }

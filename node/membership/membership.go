@@ -17,18 +17,33 @@ type State struct {
 	ID       string
 	Settings wire.Settings
 	Master   string                 // domain of the master
-	Members  map[string]wire.Member // by domain
+	Members  map[string]wire.Member // by domain; a domain names one key at a time
+	Since    map[string]uint64      // by domain: index of the member's latest add (or create)
 	Removed  map[string]Removal     // by key: who left or was kicked, and when
+	Kicked   map[string]Removal     // by domain: a kick binds the name as well as the key
 	Head     wire.Head
 	Records  []wire.Signed
 	Created  int64
+	// Terms lists every key that held the master role, with the index of
+	// the record that gave it; a record signed by a key after its term
+	// ended is a fork (DESIGN §4).
+	Terms []Term
 }
 
-// Removal remembers why and at which index a key left the swarm.
+// Term is one master's tenure: Key signed the records after From up to
+// the record that handed the role on (the next term's From).
+type Term struct {
+	Key  string
+	From uint64
+}
+
+// Removal remembers why and at which index a key left the swarm, and
+// where it was, so the node can still tell it of its removal.
 type Removal struct {
 	Domain string
 	Reason string
 	Index  uint64
+	Member wire.Member
 }
 
 // ErrNotNext is returned for a record that does not extend the head: the
@@ -57,7 +72,10 @@ func New(genesis wire.Signed) (*State, error) {
 		Settings: *rec.Settings,
 		Master:   rec.Member.Domain,
 		Members:  map[string]wire.Member{rec.Member.Domain: *rec.Member},
+		Since:    map[string]uint64{rec.Member.Domain: 0},
 		Removed:  map[string]Removal{},
+		Kicked:   map[string]Removal{},
+		Terms:    []Term{{Key: rec.Member.Key, From: 0}},
 		Head:     wire.Head{Index: 0, Hash: wire.RecordHash(genesis)},
 		Records:  []wire.Signed{genesis},
 		Created:  rec.Time,
@@ -134,8 +152,8 @@ func (s *State) check(rec *wire.Record) error {
 			return errors.New("that key already belongs to a member")
 		}
 		// An invite issued before the kick saw a head below the kick's index.
-		if r, ok := s.Removed[m.Key]; ok && r.Reason == wire.ReasonKick && rec.InviteAt < r.Index {
-			return fmt.Errorf("%s was kicked; an invite issued before the kick cannot readmit it", m.Domain)
+		if r, ok := s.KickedBefore(m, rec.InviteAt); ok {
+			return fmt.Errorf("%s was kicked at record %d; an invite issued before the kick cannot readmit it, under its old key or its old name", r.Domain, r.Index)
 		}
 	case wire.RecRemove:
 		if _, ok := s.Members[rec.Agent]; !ok {
@@ -159,17 +177,49 @@ func (s *State) apply(rec *wire.Record) {
 	switch rec.Type {
 	case wire.RecAdd:
 		s.Members[rec.Member.Domain] = *rec.Member
+		s.Since[rec.Member.Domain] = rec.Index
 		delete(s.Removed, rec.Member.Key)
 	case wire.RecRemove:
 		m := s.Members[rec.Agent]
 		delete(s.Members, rec.Agent)
-		s.Removed[m.Key] = Removal{Domain: m.Domain, Reason: rec.Reason, Index: rec.Index}
+		delete(s.Since, rec.Agent)
+		r := Removal{Domain: m.Domain, Reason: rec.Reason, Index: rec.Index, Member: m}
+		s.Removed[m.Key] = r
+		if rec.Reason == wire.ReasonKick {
+			s.Kicked[m.Domain] = r
+		}
 	case wire.RecTransfer:
 		s.Master = rec.Agent
+		s.Terms = append(s.Terms, Term{Key: s.Members[rec.Agent].Key, From: rec.Index})
 	case wire.RecSettings:
 		s.Settings = *rec.Settings
 	}
 }
+
+// KickedBefore reports a kick of m's key or of its name that an invite
+// issued at log index inviteAt (which saw a head below the kick) cannot
+// undo.
+func (s *State) KickedBefore(m *wire.Member, inviteAt uint64) (Removal, bool) {
+	if r, ok := s.Removed[m.Key]; ok && r.Reason == wire.ReasonKick && inviteAt < r.Index {
+		return r, true
+	}
+	if r, ok := s.Kicked[m.Domain]; ok && inviteAt < r.Index {
+		return r, true
+	}
+	return Removal{}, false
+}
+
+// Member returns the member that holds key, by key, and whether it is one.
+func (s *State) Member(key string) (wire.Member, bool) {
+	d := s.KeyOwner(key)
+	if d == "" {
+		return wire.Member{}, false
+	}
+	return s.Members[d], true
+}
+
+// MasterKey is the key of the current master.
+func (s *State) MasterKey() string { return s.Members[s.Master].Key }
 
 // KeyOwner returns the member domain that holds key, or "".
 func (s *State) KeyOwner(key string) string {
@@ -210,6 +260,15 @@ func (s *State) Clone() *State {
 	for k, v := range s.Removed {
 		c.Removed[k] = v
 	}
+	c.Kicked = make(map[string]Removal, len(s.Kicked))
+	for k, v := range s.Kicked {
+		c.Kicked[k] = v
+	}
+	c.Since = make(map[string]uint64, len(s.Since))
+	for k, v := range s.Since {
+		c.Since[k] = v
+	}
+	c.Terms = append([]Term(nil), s.Terms...)
 	c.Records = append([]wire.Signed(nil), s.Records...)
 	return &c
 }

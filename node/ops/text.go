@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/agent-swarm/agent-swarm/node"
 )
@@ -15,6 +16,9 @@ func textStatus(s node.Status) string {
 		fmt.Fprintf(&b, "listening   %s (HTTP/3 + HTTPS)\n", s.Listening)
 	}
 	fmt.Fprintf(&b, "presence    %s %s\nswarms      %d\nunread      %d\noutbox      %d queued", s.State, s.Status, s.Swarms, s.Unread, s.Outbox)
+	for _, f := range s.Forks {
+		fmt.Fprintf(&b, "\nFORK        %s", f)
+	}
 	return b.String()
 }
 
@@ -34,6 +38,9 @@ func textList(ss []node.SwarmInfo) string {
 		}
 		if s.Left {
 			flags += " (" + s.Reason + ")"
+		}
+		if s.Fork != "" {
+			flags += " FORK: " + s.Fork
 		}
 		fmt.Fprintf(&b, "%-20s %s  %d members  master %s  you: %s%s\n", s.Name, s.ID, s.Members, s.Master, role, flags)
 	}
@@ -56,10 +63,13 @@ func textMembers(ms []node.MemberInfo) string {
 		if m.Muted {
 			tag += " [muted]"
 		}
+		if m.Clash {
+			tag += " [name shared by another key!]"
+		}
 		if m.From != "" {
 			tag += " (from " + m.From + ")"
 		}
-		fmt.Fprintf(&b, "%-30s %s  %-8s %s%s\n", m.Domain, m.Fingerprint, m.State, m.Status, tag)
+		fmt.Fprintf(&b, "%-30s %s %-8s %-8s %q%s\n", m.Domain, m.Fingerprint, m.Identity, m.State, m.Status, tag)
 	}
 	return strings.TrimRight(b.String(), "\n")
 }
@@ -85,25 +95,55 @@ func textInbox(ms []node.InboxMessage) string {
 		if !m.Read {
 			mark = "*"
 		}
-		to := ""
-		if m.Direct {
-			to = " (direct)"
-		}
 		// Peer text is shown quoted: it is data from the named sender.
-		fmt.Fprintf(&b, "%s %s [%s] %s%s #%d: %q\n", mark, m.Created, m.Swarm, m.From, to, m.Seq, m.Body)
+		fmt.Fprintf(&b, "%s %s %s [%s] %s: %q\n", mark, m.ID, m.Received, m.Swarm, inboxMeta(m), m.Body)
 	}
 	return strings.TrimRight(b.String(), "\n")
+}
+
+// inboxMeta is the sender and what else a reader must act on: who (name,
+// verified or claimed, key), direct, priority, thread, missed messages, and
+// the sender's own time when it differs from the arrival.
+func inboxMeta(m node.InboxMessage) string {
+	if m.Local {
+		return "this node (notice)"
+	}
+	s := m.From + " (" + m.Sender.Identity + ", key " + m.Sender.Fingerprint + ")"
+	if m.Sender.Clash {
+		s += " [name shared by another key!]"
+	}
+	if m.Direct {
+		s += " direct"
+	}
+	if m.Priority != "" && m.Priority != "normal" {
+		s += " " + m.Priority
+	}
+	if m.Thread != "" {
+		s += " thread " + m.Thread
+	}
+	if m.Gap > 0 {
+		s += fmt.Sprintf(" (%d earlier message(s) from this sender missing)", m.Gap)
+	}
+	if r, err1 := time.Parse(time.RFC3339Nano, m.Received); err1 == nil {
+		if c, err2 := time.Parse(time.RFC3339Nano, m.Created); err2 == nil && (r.Sub(c) > time.Minute || c.Sub(r) > time.Minute) {
+			s += " sender's clock says " + c.Format(time.RFC3339)
+		}
+	}
+	return s
 }
 
 func textDeliveries(ds []node.Delivery) string {
 	var b strings.Builder
 	for _, d := range ds {
-		fmt.Fprintf(&b, "%-30s %-9s %s\n", d.Peer, d.Status, d.Reason)
+		fmt.Fprintf(&b, "%-30s %s %-9s %s\n", d.Peer, d.Fingerprint, d.Status, d.Reason)
 	}
 	return strings.TrimRight(b.String(), "\n")
 }
 
 func textMute(m node.MuteInfo) string {
+	if m.Fingerprint != "" {
+		m.Name += " (key " + m.Fingerprint + ")"
+	}
 	if !m.Muted {
 		return fmt.Sprintf("unmuted %s %s", m.Kind, m.Name)
 	}

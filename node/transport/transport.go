@@ -225,6 +225,7 @@ type Client struct {
 	retryH3 time.Duration
 	now     func() time.Time
 	tcpTLS  *tls.Config // base for HTTP/2 dials
+	resolve func(string) string
 
 	mu   sync.RWMutex
 	pins map[string]string    // host:port -> pin
@@ -239,6 +240,10 @@ type ClientOptions struct {
 	// RetryH3 is how long a peer that needed TCP is sent to over TCP
 	// before HTTP/3 is tried again; 0 means 10 minutes.
 	RetryH3 time.Duration
+	// Resolve maps a host:port to the address actually dialled, the TLS
+	// name staying the original host (tests stand up "real" domains on
+	// loopback with it); nil dials as given.
+	Resolve func(hostport string) string
 }
 
 // quicHandshakeTimeout bounds how long an unanswered QUIC handshake delays
@@ -247,7 +252,7 @@ const quicHandshakeTimeout = 3 * time.Second
 
 // NewClient makes a client.
 func NewClient(o ClientOptions) *Client {
-	c := &Client{pins: map[string]string{}, tcp: map[string]time.Time{}, retryH3: o.RetryH3, now: time.Now}
+	c := &Client{pins: map[string]string{}, tcp: map[string]time.Time{}, retryH3: o.RetryH3, now: time.Now, resolve: o.Resolve}
 	if c.retryH3 <= 0 {
 		c.retryH3 = 10 * time.Minute
 	}
@@ -291,7 +296,20 @@ func (c *Client) tlsFor(addr string, base *tls.Config) *tls.Config {
 }
 
 func (c *Client) dial(ctx context.Context, addr string, tlsCfg *tls.Config, cfg *quic.Config) (*quic.Conn, error) {
-	return quic.DialAddrEarly(ctx, addr, c.tlsFor(addr, tlsCfg), cfg)
+	tc, to := c.tlsFor(addr, tlsCfg), c.target(addr)
+	if to != addr && tc.ServerName == "" {
+		tc = tc.Clone()
+		tc.ServerName, _, _ = net.SplitHostPort(addr)
+	}
+	return quic.DialAddrEarly(ctx, to, tc, cfg)
+}
+
+// target is the address to dial for addr.
+func (c *Client) target(addr string) string {
+	if c.resolve == nil {
+		return addr
+	}
+	return c.resolve(addr)
 }
 
 func (c *Client) dialTCP(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -301,7 +319,7 @@ func (c *Client) dialTCP(ctx context.Context, network, addr string) (net.Conn, e
 		cfg.ServerName, _, _ = net.SplitHostPort(addr)
 	}
 	d := tls.Dialer{Config: cfg}
-	return d.DialContext(ctx, network, addr)
+	return d.DialContext(ctx, network, c.target(addr))
 }
 
 // Via says how the next request to p goes: "h3" or "h2" (TCP fallback).

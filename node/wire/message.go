@@ -186,8 +186,11 @@ func KeyHint(swarm, key string) string { return swarm + ":" + key }
 // SplitKeyHint splits a hint made by KeyHint.
 func SplitKeyHint(kid string) (swarm, key string, err error) {
 	swarm, key, ok := strings.Cut(kid, ":")
-	if !ok || ValidSwarmID(swarm) != nil || len(key) != 43 {
+	if !ok || ValidSwarmID(swarm) != nil {
 		return "", "", fmt.Errorf("malformed key hint %q", clip(kid))
+	}
+	if _, err := decodeKey(key); err != nil {
+		return "", "", fmt.Errorf("malformed key hint %q: %v", clip(kid), err)
 	}
 	return swarm, key, nil
 }

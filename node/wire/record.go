@@ -149,8 +149,8 @@ func (m *Member) Check() error {
 	if err := ValidDomain(m.Domain); err != nil {
 		return err
 	}
-	if len(m.Key) != 43 {
-		return fmt.Errorf("member %s: invalid key", m.Domain)
+	if _, err := decodeKey(m.Key); err != nil {
+		return fmt.Errorf("member %s: %w", m.Domain, err)
 	}
 	if err := ValidAddr(m.Addr); err != nil {
 		return fmt.Errorf("member %s: %w", m.Domain, err)

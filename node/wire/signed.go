@@ -127,6 +127,13 @@ func noDuplicateKeys(b []byte) error {
 		top := len(stack) - 1
 		if top >= 0 && stack[top].isObj && stack[top].want {
 			if k, ok := tok.(string); ok {
+				// encoding/json matches keys without regard to case (and
+				// folds ſ and K), so "BODY" would fill Body and "body"
+				// and "BODY" would be one key to it and two to another
+				// parser. Every key of the protocol is lower-case ASCII.
+				if !lowerASCII(k) {
+					return fmt.Errorf("malformed payload: key %q is not lower-case ASCII", clip(k))
+				}
 				if stack[top].keys[k] {
 					return fmt.Errorf("malformed payload: key %q appears twice", clip(k))
 				}
@@ -150,6 +157,15 @@ func noDuplicateKeys(b []byte) error {
 			stack[n].want = true
 		}
 	}
+}
+
+func lowerASCII(k string) bool {
+	for i := 0; i < len(k); i++ {
+		if c := k[i]; c >= 0x80 || (c >= 'A' && c <= 'Z') {
+			return false
+		}
+	}
+	return true
 }
 
 // DecodeSigned parses the outer form from untrusted bytes.

@@ -102,10 +102,12 @@ func (inv *Invite) Check(now time.Time) error {
 	return nil
 }
 
+// decodeKey accepts only the canonical spelling of a key (identity.DecodeKey
+// says why; wire cannot import identity).
 func decodeKey(s string) (ed25519.PublicKey, error) {
-	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil || len(b) != ed25519.PublicKeySize {
-		return nil, errors.New("invalid public key")
+	b, err := base64.RawURLEncoding.Strict().DecodeString(s)
+	if err != nil || len(b) != ed25519.PublicKeySize || base64.RawURLEncoding.EncodeToString(b) != s {
+		return nil, errors.New("invalid public key: want the canonical unpadded base64url of 32 bytes")
 	}
 	return b, nil
 }
