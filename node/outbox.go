@@ -30,8 +30,8 @@ type Delivery struct {
 	Fingerprint string `json:"fingerprint"` // the recipient's key: who it is
 	To          string `json:"-"`           // recipient ID
 	Status      string `json:"status"`
-	Reason  string `json:"reason,omitempty"`
-	Updated int64  `json:"updated"`
+	Reason      string `json:"reason,omitempty"`
+	Updated     int64  `json:"updated"`
 }
 
 type outItem struct {
@@ -407,7 +407,9 @@ func (p *peerSender) send(ids []string, envs []wire.Signed) bool {
 	m, ok := n.addrOf(p.peer)
 	n.mu.Unlock()
 	if !ok {
-		_ = p.settle(ids, func(string) (string, string, bool) { return Failed, "no address known for this recipient in its swarm", true })
+		_ = p.settle(ids, func(string) (string, string, bool) {
+			return Failed, "no address known for this recipient in its swarm", true
+		})
 		return false
 	}
 	body, _ := json.Marshal(wire.Batch{Envelopes: envs})
