@@ -220,7 +220,9 @@ func verifiable(name string) bool {
 	if !strings.Contains(name, ".") {
 		return false
 	}
-	for _, suf := range []string{".test", ".localhost", ".invalid", ".local", ".example", ".internal", ".lan", ".home.arpa"} {
+	// RFC 2606/6761 test and documentation names, and private suffixes.
+	for _, suf := range []string{".test", ".localhost", ".invalid", ".local", ".example", ".internal", ".lan", ".home.arpa",
+		"example.com", "example.net", "example.org"} {
 		if strings.HasSuffix(name, suf) {
 			return false
 		}
