@@ -89,6 +89,10 @@ type localSwarm struct {
 // Open opens a home: config, key, certificate and store. With o.Serve it
 // also binds the peer API. Background work starts at once.
 func Open(home string, o Options) (*Node, error) {
+	home, err := filepath.Abs(home) // once: a woken session runs elsewhere
+	if err != nil {
+		return nil, err
+	}
 	cfg, err := LoadConfig(home)
 	if err != nil {
 		return nil, err
