@@ -92,8 +92,11 @@ type localSwarm struct {
 // Open opens a home: config, key, certificate and store. With o.Serve it
 // also binds the peer API. Background work starts at once.
 func Open(home string, o Options) (*Node, error) {
-	cfg, err := LoadConfig(home)
+	cfg, err := LoadConfig(home) // errors name the home as given
 	if err != nil {
+		return nil, err
+	}
+	if home, err = filepath.Abs(home); err != nil { // once: a woken session runs elsewhere
 		return nil, err
 	}
 	id, err := identity.Load(filepath.Join(home, KeyFile), cfg.Domain)

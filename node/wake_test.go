@@ -49,7 +49,7 @@ func TestWakeOnDirectMessage(t *testing.T) {
 	if err := SaveConfig(bHome, cfg); err != nil {
 		t.Fatal(err)
 	}
-	b, err := Open(bHome, Options{Serve: true, Log: zerolog.Nop(), Wake: WakeOptions{Swarm: "/usr/local/bin/swarm"}})
+	b, err := Open(bHome, Options{Serve: true, Log: zerolog.Nop(), Wake: WakeOptions{Run: true, Swarm: "/usr/local/bin/swarm"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +71,8 @@ func TestWakeOnDirectMessage(t *testing.T) {
 	argv, _ := os.ReadFile(filepath.Join(rs[0], "argv"))
 	stdin, _ := os.ReadFile(filepath.Join(rs[0], "stdin"))
 	mcpCfg, _ := os.ReadFile(filepath.Join(bHome, "wake-mcp.json"))
-	if !strings.Contains(string(argv), filepath.Join(bHome, "wake-mcp.json")) || !strings.Contains(string(argv), "mcp__swarm__swarm_send") {
+	if !strings.Contains(string(argv), filepath.Join(bHome, "wake-mcp.json")) || !strings.Contains(string(argv), "mcp__swarm__swarm_send") ||
+		!strings.Contains(string(argv), "\n--tools\n\n") {
 		t.Fatalf("argv: %s", argv)
 	}
 	if !strings.Contains(string(mcpCfg), "/usr/local/bin/swarm") || !strings.Contains(string(mcpCfg), bHome) {
@@ -110,5 +111,69 @@ func TestWakeOnDirectMessage(t *testing.T) {
 				t.Fatal("a muted message was handed to a wake")
 			}
 		}
+	}
+}
+
+// TestNoWakeWithoutDaemon: a node opened without Wake.Run (what `swarm
+// mcp` does when no daemon serves the home) serves peers but runs no
+// wakes, even for a message that matches an enabled rule.
+func TestNoWakeWithoutDaemon(t *testing.T) {
+	dir := t.TempDir()
+	a := scNode(t, "a.test")
+	bHome := scHome(t, "b.test")
+	cfg := must[*Config](t)(LoadConfig(bHome))
+	cfg.Wake = &wake.Config{Enabled: true, Rules: []wake.Rule{{On: "direct"}}, Claude: fakeClaude(t, dir), Gather: "50ms", Cooldown: "0s"}
+	if err := SaveConfig(bHome, cfg); err != nil {
+		t.Fatal(err)
+	}
+	b := scOpen(t, bHome) // Serve, no Wake.Run
+	scSwarm(t, a, b)
+	if w := must[WakeInfo](t)(b.WakeRules()); w.Daemon || !w.Enabled {
+		t.Fatalf("wake info %+v: want enabled, no daemon", w)
+	}
+	must[SendResult](t)(a.Send(context.Background(), SendArgs{Swarm: "team", To: "b.test", Body: "wake up", Wait: 5 * time.Second}))
+	scWait(t, "delivered", func() bool { _, ok := bodies(t, b)["wake up"]; return ok })
+	if d := must[wake.Decision](t)(b.WakeTest(WakeTestArgs{Swarm: "team", From: "a.test", Direct: true, Body: "wake up"})); !d.Wake {
+		t.Fatalf("the rule should match (%+v), or this test proves nothing", d)
+	}
+	time.Sleep(500 * time.Millisecond) // ten times the gather
+	if rs := runs(t, dir); len(rs) != 0 {
+		t.Fatalf("%d runs of claude without a daemon", len(rs))
+	}
+	if h := must[[]wake.Record](t)(b.WakeHistory(0)); len(h) != 0 {
+		t.Fatalf("wake history without a daemon: %+v", h)
+	}
+	if _, err := os.Stat(filepath.Join(bHome, wakeMCPFile)); err == nil {
+		t.Error("wake-mcp.json written without a daemon")
+	}
+}
+
+// TestWakeRelativeHome: a relative home is made absolute once, at Open,
+// so the woken session (run in another directory) finds the MCP config
+// and its `swarm mcp --home` finds the node.
+func TestWakeRelativeHome(t *testing.T) {
+	dir := t.TempDir()
+	bHome := scHome(t, "b.test")
+	cfg := must[*Config](t)(LoadConfig(bHome))
+	cfg.Wake = &wake.Config{Claude: fakeClaude(t, dir), Dir: dir}
+	if err := SaveConfig(bHome, cfg); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(filepath.Dir(bHome))
+	b, err := Open(filepath.Base(bHome), Options{Serve: true, Log: zerolog.Nop(), Wake: WakeOptions{Run: true, Swarm: "/usr/local/bin/swarm"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	if b.Home() != bHome {
+		t.Fatalf("home %q, want %q", b.Home(), bHome)
+	}
+	w := must[WakeInfo](t)(b.WakeRules())
+	if w.MCPConfig != filepath.Join(bHome, wakeMCPFile) {
+		t.Fatalf("MCP config %q", w.MCPConfig)
+	}
+	mcpCfg, _ := os.ReadFile(w.MCPConfig)
+	if !strings.Contains(string(mcpCfg), `"`+bHome+`"`) {
+		t.Fatalf("wake MCP config lacks the absolute home %s:\n%s", bHome, mcpCfg)
 	}
 }

@@ -22,6 +22,11 @@ const wakeMCPFile = "wake-mcp.json"
 
 // WakeOptions change how wakes run (tests point Claude at a fake).
 type WakeOptions struct {
+	// Run starts the wake engine. Only the daemon (`swarm serve`) sets
+	// it: a node opened in-process by `swarm mcp` or a one-shot command
+	// runs no wakes (they would ignore the daemon's cooldown and budget,
+	// and die with the session that opened the node).
+	Run bool
 	// Swarm is the swarm binary the woken session's MCP config starts
 	// (`swarm mcp --home HOME`); default this executable.
 	Swarm string
@@ -29,6 +34,9 @@ type WakeOptions struct {
 
 // startWake makes the engine; the daemon feeds it and runs it.
 func (n *Node) startWake(o WakeOptions) error {
+	if !o.Run {
+		return nil
+	}
 	cfg := wake.Config{}
 	if n.cfg.Wake != nil {
 		cfg = *n.cfg.Wake
@@ -41,8 +49,8 @@ func (n *Node) startWake(o WakeOptions) error {
 	if dir == "" {
 		dir = n.home
 	}
-	run := wake.Claude{Bin: cfg.Claude, Dir: dir, MCPConfig: mcpFile, Self: n.cfg.Domain, Model: cfg.Model,
-		Extra: cfg.AllowedTools, Env: []string{"SWARM_HOME=" + n.home}, Log: n.log}
+	run := wake.Claude{Bin: cfg.Claude, Dir: dir, MCPConfig: mcpFile, Home: n.home, Self: n.cfg.Domain, Model: cfg.Model,
+		Extra: cfg.AllowedTools, Env: cfg.Env, Log: n.log}
 	e, err := wake.New(n.cfg.Domain, cfg, wakeRunner{n, run}, wakeBook{n}, n.log, n.now)
 	if err != nil {
 		return fmt.Errorf("%s: wake: %w", filepath.Join(n.home, ConfigFile), err)
@@ -60,7 +68,7 @@ type wakeRunner struct {
 
 func (w wakeRunner) Run(ctx context.Context, j wake.Job, timeout time.Duration) wake.Result {
 	r, c := w.run, w.n.wakeConfig()
-	r.Bin, r.Model, r.Extra = c.Claude, c.Model, c.AllowedTools
+	r.Bin, r.Model, r.Extra, r.Env = c.Claude, c.Model, c.AllowedTools, c.Env
 	if c.Dir != "" {
 		r.Dir = c.Dir
 	}
@@ -68,7 +76,9 @@ func (w wakeRunner) Run(ctx context.Context, j wake.Job, timeout time.Duration) 
 }
 
 // writeWakeMCP writes the MCP config a woken session uses: this node's
-// `swarm mcp`, which attaches to the running daemon.
+// `swarm mcp`, which attaches to the running daemon. Its path and the home
+// in it are absolute (Open made the home so): the session runs in another
+// directory.
 func (n *Node) writeWakeMCP(bin string) (string, error) {
 	if bin == "" {
 		exe, err := os.Executable()

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -16,8 +17,21 @@ type WakeInfo struct {
 }
 
 // WakeRules shows the wake configuration.
+// Values set with env NAME=VALUE are not shown (wake_rules is an MCP
+// tool too): the config file has them.
 func (n *Node) WakeRules() (WakeInfo, error) {
-	return WakeInfo{Config: n.wakeConfig(), MCPConfig: n.home + "/" + wakeMCPFile, Daemon: n.wake != nil}, nil
+	c := n.wakeConfig()
+	if len(c.Env) > 0 {
+		env := make([]string, len(c.Env))
+		for i, e := range c.Env {
+			if name, _, ok := strings.Cut(e, "="); ok {
+				e = name + "=…"
+			}
+			env[i] = e
+		}
+		c.Env = env
+	}
+	return WakeInfo{Config: c, MCPConfig: filepath.Join(n.home, wakeMCPFile), Daemon: n.wake != nil}, nil
 }
 
 // WakeSetArgs change wake settings; nil leaves a setting as it is.
@@ -33,6 +47,7 @@ type WakeSetArgs struct {
 	DailyCostUSD  *float64
 	Resume        *bool
 	AllowedTools  *[]string
+	Env           *[]string
 }
 
 // WakeSet changes settings, checks them, saves the config and applies it
@@ -68,6 +83,9 @@ func (n *Node) WakeSet(a WakeSetArgs) (WakeInfo, error) {
 		}
 		if a.AllowedTools != nil {
 			c.AllowedTools = *a.AllowedTools
+		}
+		if a.Env != nil {
+			c.Env = *a.Env
 		}
 	})
 }

@@ -274,7 +274,7 @@ func cmdServe(ctx context.Context, g globals, args []string, stderr io.Writer) e
 		return err
 	}
 	defer closeLog()
-	n, err := node.Open(g.home, node.Options{Log: log, Serve: true})
+	n, err := node.Open(g.home, node.Options{Log: log, Serve: true, Wake: node.WakeOptions{Run: true}})
 	if err != nil {
 		return err
 	}

@@ -18,7 +18,9 @@ import (
 
 // cmdMCP speaks MCP on stdio. It attaches to the daemon over the local API
 // when one serves this home, else runs the node in this process (serving
-// the peer API, so peers can deliver while the session lasts). Logs go to
+// the peer API, so peers can deliver while the session lasts, but running
+// no wakes: those are the daemon's alone, under its cooldown and budget,
+// and must not start inside a live session or die with it). Logs go to
 // stderr or --log-file: stdout carries MCP.
 func cmdMCP(ctx context.Context, g globals, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	f, pos, err := parseFlags(args, map[string]bool{"channel": true})
@@ -44,7 +46,7 @@ func cmdMCP(ctx context.Context, g globals, args []string, stdin io.Reader, stdo
 		caller = c
 		log.Info().Msg("mcp: attached to the daemon")
 	} else {
-		n, err := node.Open(g.home, node.Options{Log: log, Serve: true})
+		n, err := node.Open(g.home, node.Options{Log: log, Serve: true}) // no Wake.Run
 		if err != nil {
 			return err
 		}

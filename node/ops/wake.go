@@ -101,7 +101,7 @@ var wakeOps = []*Op{
 		Text: textOf(textWake),
 	},
 	{
-		Name: "wake_set", CLI: "wake set", Summary: "Change wake limits and how sessions run: quiet hours, cooldown, concurrency, daily budget, timeout, claude binary, directory, model, resume, extra allowed tools.",
+		Name: "wake_set", CLI: "wake set", Summary: "Change wake limits and how sessions run: quiet hours, cooldown, concurrency, daily budget, timeout, claude binary, directory, model, resume, extra allowed tools, extra environment.",
 		Params: []Param{
 			{Name: "quiet", Kind: String, Help: "no wakes in this local time span, e.g. 22:00-07:00 (empty: none)"},
 			{Name: "cooldown", Kind: String, Help: "between two wakes of one swarm/thread (default 2m)"},
@@ -114,7 +114,8 @@ var wakeOps = []*Op{
 			{Name: "dir", Kind: String, Help: "working directory of woken sessions (default the node's home)"},
 			{Name: "model", Kind: String, Help: "model for woken sessions"},
 			{Name: "resume", Kind: String, Enum: []string{"true", "false"}, Help: "continue the last session of the same swarm/thread"},
-			{Name: "allowed_tools", Kind: Strings, Help: "tools allowed beyond the swarm tools (comma-separated)"},
+			{Name: "allowed_tools", Kind: Strings, Help: "tools allowed beyond the swarm tools (comma-separated); built-in ones (Read, Bash(git log:*)) are the only built-ins a woken session has"},
+			{Name: "env", Kind: Strings, Help: "environment for woken sessions beyond the standard list: NAME (the daemon's value) or NAME=VALUE, comma-separated (empty: none)"},
 		},
 		Local: true, Idempotent: true,
 		Run:  runWakeSet,
@@ -163,6 +164,15 @@ func runWakeSet(ctx context.Context, n *node.Node, a Args) (any, error) {
 		}
 		s.AllowedTools = &tools
 	}
+	if _, ok := a["env"]; ok {
+		env := []string{}
+		for _, e := range a.Strs("env") {
+			if e = strings.TrimSpace(e); e != "" {
+				env = append(env, e)
+			}
+		}
+		s.Env = &env
+	}
 	return n.WakeSet(s)
 }
 
@@ -182,6 +192,9 @@ func textWake(w node.WakeInfo) string {
 	fmt.Fprintf(&b, "\nsession: %s in %s, resume %v, MCP config %s", or(w.Claude, "claude"), or(w.Dir, "(node home)"), w.Resume, w.MCPConfig)
 	if len(w.AllowedTools) > 0 {
 		fmt.Fprintf(&b, ", also allowed: %s", strings.Join(w.AllowedTools, ","))
+	}
+	if len(w.Env) > 0 {
+		fmt.Fprintf(&b, ", also in the environment: %s", strings.Join(w.Env, ","))
 	}
 	if len(w.Rules) == 0 {
 		b.WriteString("\nno rules (swarm wake add direct, for example)")

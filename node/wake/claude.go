@@ -32,19 +32,26 @@ var SwarmTools = []string{
 type Claude struct {
 	Bin       string   // default "claude"
 	Dir       string   // working directory
-	MCPConfig string   // file naming this node's MCP server
+	MCPConfig string   // file naming this node's MCP server (absolute)
+	Home      string   // the node's home, passed as SWARM_HOME (absolute)
 	Self      string   // this agent's domain, for the prompt
 	Model     string   // optional
 	Extra     []string // allowed tools beyond SwarmTools
-	Env       []string // added to the environment
+	Env       []string // beyond PassEnv: NAME (the daemon's value) or NAME=VALUE
 	Log       zerolog.Logger
 }
 
 // Args is the command line for a job (the prompt goes on stdin, so peer
-// text never lands in argv or a process listing).
+// text never lands in argv or a process listing). --allowedTools only
+// spares prompts; --tools decides which built-in tools exist at all, and
+// Claude Code runs its read-only ones (Read, Grep, cat through Bash) in
+// the working directory without asking. So a woken session has no
+// built-in tool unless the user named it in Extra; MCP tools (the swarm
+// tools) are not affected by --tools.
 func (c Claude) Args(j Job) []string {
 	args := []string{"-p", "--output-format", "stream-json", "--verbose",
 		"--mcp-config", c.MCPConfig, "--strict-mcp-config",
+		"--tools", Builtins(c.Extra),
 		"--allowedTools", strings.Join(append(append([]string{}, SwarmTools...), c.Extra...), ",")}
 	if j.Resume != "" {
 		args = append(args, "--resume", j.Resume)
@@ -53,6 +60,89 @@ func (c Claude) Args(j Job) []string {
 		args = append(args, "--model", c.Model)
 	}
 	return args
+}
+
+// Builtins is the --tools value for the allowed tools in extra: the
+// built-in tools they name ("Bash(git log:*)" names Bash), comma-separated;
+// "" (no built-in tool) when they name none. MCP tools (mcp__…) are not
+// built-ins.
+func Builtins(extra []string) string {
+	var out []string
+	seen := map[string]bool{}
+	for _, t := range extra {
+		name, _, _ := strings.Cut(t, "(")
+		name = strings.TrimSpace(name)
+		if name == "" || strings.HasPrefix(name, "mcp__") || seen[name] {
+			continue
+		}
+		seen[name] = true
+		out = append(out, name)
+	}
+	return strings.Join(out, ",")
+}
+
+// PassEnv names what a woken session takes from the daemon's environment:
+// what claude needs to run, to authenticate and to reach its API. Nothing
+// else of the daemon's environment (tokens, cloud keys) reaches the
+// session unless the user adds it (Config.Env). A name ending in _ is a
+// prefix. docs/claude.md lists them for users.
+var PassEnv = []string{
+	"PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LC_", "TERM", "TMPDIR", "XDG_",
+	"ANTHROPIC_", "CLAUDE_",
+	"HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY", "https_proxy", "http_proxy", "no_proxy", "NODE_EXTRA_CA_CERTS",
+}
+
+// Environ is a woken session's environment, made from the daemon's (base):
+// the PassEnv variables, then extra (NAME takes base's value, if any;
+// NAME=VALUE sets one), then SWARM_HOME=home and SWARM_WAKE=1, which tells
+// the swarm hooks to stay silent (the session reads its messages through
+// the tools).
+func Environ(base, extra []string, home string) []string {
+	var out []string
+	at := map[string]int{}
+	set := func(name, kv string) {
+		if i, ok := at[name]; ok {
+			out[i] = kv
+			return
+		}
+		at[name] = len(out)
+		out = append(out, kv)
+	}
+	lookup := map[string]string{}
+	for _, kv := range base {
+		name, _, ok := strings.Cut(kv, "=")
+		if !ok || name == "" {
+			continue
+		}
+		lookup[name] = kv
+		if passes(name) {
+			set(name, kv)
+		}
+	}
+	for _, e := range extra {
+		name, _, ok := strings.Cut(e, "=")
+		switch {
+		case name == "" || name == "SWARM_WAKE" || name == "SWARM_HOME":
+		case ok:
+			set(name, e)
+		case lookup[name] != "":
+			set(name, lookup[name])
+		}
+	}
+	if home != "" {
+		set("SWARM_HOME", "SWARM_HOME="+home)
+	}
+	set("SWARM_WAKE", "SWARM_WAKE=1")
+	return out
+}
+
+func passes(name string) bool {
+	for _, p := range PassEnv {
+		if name == p || (strings.HasSuffix(p, "_") && strings.HasPrefix(name, p)) {
+			return true
+		}
+	}
+	return false
 }
 
 // Prompt frames the job for the model. The peer text inside each event is
@@ -84,7 +174,7 @@ func (c Claude) Run(ctx context.Context, j Job, timeout time.Duration) Result {
 	}
 	cmd := exec.CommandContext(ctx, bin, c.Args(j)...)
 	cmd.Dir = c.Dir
-	cmd.Env = append(os.Environ(), c.Env...)
+	cmd.Env = Environ(os.Environ(), c.Env, c.Home)
 	cmd.Stdin = strings.NewReader(Prompt(c.Self, j))
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }

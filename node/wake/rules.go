@@ -38,8 +38,13 @@ type Config struct {
 	Claude  string `json:"claude,omitempty"` // the executable; default "claude" on PATH
 	Dir     string `json:"dir,omitempty"`    // working directory of the session; default the node's home
 	Model   string `json:"model,omitempty"`
-	// AllowedTools are allowed beyond the swarm tools.
+	// AllowedTools are allowed beyond the swarm tools. Built-in Claude
+	// Code tools among them (Read, Bash(git log:*), …) are also the only
+	// built-ins the session has (--tools); by default it has none.
 	AllowedTools []string `json:"allowed_tools,omitempty"`
+	// Env is environment a woken session gets beyond the standard list
+	// (PassEnv): NAME takes the daemon's value, NAME=VALUE sets one.
+	Env []string `json:"env,omitempty"`
 	// Resume continues the last session of the same swarm/thread.
 	Resume bool   `json:"resume,omitempty"`
 	Quiet  string `json:"quiet,omitempty"` // local time span with no wakes, e.g. "22:00-07:00"
@@ -99,8 +104,19 @@ func (c Config) Check() (Settings, error) {
 			return s, fmt.Errorf("allowed tool %q: one tool name per entry", t)
 		}
 	}
+	for _, e := range c.Env {
+		name, _, _ := strings.Cut(e, "=")
+		if !envName.MatchString(name) {
+			return s, fmt.Errorf("env %q: want NAME or NAME=VALUE, NAME of letters, digits and _", e)
+		}
+		if name == "SWARM_WAKE" || name == "SWARM_HOME" {
+			return s, fmt.Errorf("env %s: the node sets it for every woken session", name)
+		}
+	}
 	return s, nil
 }
+
+var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 func dur(name, v string, def time.Duration) (time.Duration, error) {
 	if v == "" {
