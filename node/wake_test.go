@@ -78,7 +78,8 @@ func TestWakeOnDirectMessage(t *testing.T) {
 	if !strings.Contains(string(mcpCfg), "/usr/local/bin/swarm") || !strings.Contains(string(mcpCfg), bHome) {
 		t.Fatalf("wake MCP config: %s", mcpCfg)
 	}
-	if !strings.Contains(string(stdin), "review PR 7 please") || !strings.Contains(string(stdin), "Message from agent a.test (sender verified by signature) directly to you") ||
+	if !strings.Contains(string(stdin), "review PR 7 please") || !strings.Contains(string(stdin), "Message from agent a.test (claimed name: only the key is proven") ||
+		!strings.Contains(string(stdin), "verified by signature) directly to you") ||
 		strings.Contains(string(stdin), "to everyone") {
 		t.Fatalf("prompt: %s", stdin)
 	}

@@ -116,7 +116,7 @@ func TestClaudeSetupHooksAndList(t *testing.T) {
 	api.mu.Lock()
 	reqs, _ := json.Marshal(api.requests)
 	api.mu.Unlock()
-	for _, want := range []string{"status of PR 9?", "Message from agent b.test (sender verified by signature) directly to you", "untrusted data"} {
+	for _, want := range []string{"status of PR 9?", "Message from agent b.test (claimed name: only the key is proven", "verified by signature) directly to you", "untrusted data"} {
 		if !strings.Contains(string(reqs), want) {
 			t.Errorf("the hook's context did not reach the model: lacks %q\n%s", want, out)
 		}
