@@ -86,12 +86,18 @@ func (s *Server) serveQUICConn(conn *quic.Conn) {
 			go hconn.HandleUnidirectionalStream(str)
 		}
 	}()
+	idle := newIdleTimer(h3IdleTimeout, func() {
+		hconn.CloseWithError(quic.ApplicationErrorCode(http3.ErrCodeNoError), "idle timeout")
+	})
+	defer context.AfterFunc(conn.Context(), idle.stop)()
 	var inflight sync.WaitGroup
 	ctx, draining := s.graceCtx, false
 	for {
 		str, err := conn.AcceptStream(ctx)
 		if err != nil {
-			if conn.Context().Err() != nil || s.closeCtx.Err() != nil {
+			// Anything but the start of a graceful shutdown (the
+			// connection closed, the grace period over) ends the loop.
+			if draining || s.graceCtx.Err() == nil || conn.Context().Err() != nil || s.closeCtx.Err() != nil {
 				break
 			}
 			// Graceful shutdown: keep refusing new streams until the
@@ -114,7 +120,11 @@ func (s *Server) serveQUICConn(conn *quic.Conn) {
 			// (H3_REQUEST_INCOMPLETE).
 			_ = str.SetReadDeadline(time.Now().Add(d))
 		}
-		inflight.Go(func() { hconn.HandleRequestStream(str) })
+		idle.busy()
+		inflight.Go(func() {
+			defer idle.done()
+			hconn.HandleRequestStream(str)
+		})
 	}
 	if s.closeCtx.Err() != nil {
 		hconn.CloseWithError(quic.ApplicationErrorCode(http3.ErrCodeNoError), "")
@@ -130,4 +140,43 @@ func headerDone(h http.Handler) http.Handler {
 		_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
 		h.ServeHTTP(w, r)
 	})
+}
+
+// h3IdleTimeout closes an HTTP/3 connection that has had no request for
+// this long (QUIC keep-alives do not count).
+const h3IdleTimeout = 90 * time.Second
+
+// idleTimer fires when no request has been active for d. Unlike http3's,
+// it is stopped when the connection ends, so it keeps nothing alive.
+type idleTimer struct {
+	d      time.Duration
+	mu     sync.Mutex
+	active int
+	t      *time.Timer
+}
+
+func newIdleTimer(d time.Duration, f func()) *idleTimer {
+	return &idleTimer{d: d, t: time.AfterFunc(d, f)}
+}
+
+func (i *idleTimer) busy() {
+	i.mu.Lock()
+	i.active++
+	i.t.Stop()
+	i.mu.Unlock()
+}
+
+func (i *idleTimer) done() {
+	i.mu.Lock()
+	if i.active--; i.active == 0 {
+		i.t.Reset(i.d)
+	}
+	i.mu.Unlock()
+}
+
+func (i *idleTimer) stop() {
+	i.mu.Lock()
+	i.active = 1 << 30 // never again
+	i.t.Stop()
+	i.mu.Unlock()
 }

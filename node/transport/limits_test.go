@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -393,8 +394,19 @@ func TestQUICFloodMemory(t *testing.T) {
 			runtime.GC()
 			var m1 runtime.MemStats
 			runtime.ReadMemStats(&m1)
-			t.Logf("%s: attacker %s; server holds %d QUIC connections, refused %d, retries %d; server heap in use %+.1f MB, RSS %.1f -> %.1f MB",
-				tc.name, line, st.QUICConns, st.QUICRefused, st.QUICRetries, float64(int64(m1.HeapInuse)-int64(m0.HeapInuse))/(1<<20), rss0, rssMB())
+			t.Logf("%s: attacker %s; server holds %d QUIC connections, refused %d, retries %d; server heap in use %+.1f MB (%.1f MB), stacks %.1f MB, goroutines %d, RSS %.1f -> %.1f MB",
+				tc.name, line, st.QUICConns, st.QUICRefused, st.QUICRetries, float64(int64(m1.HeapInuse)-int64(m0.HeapInuse))/(1<<20), float64(m1.HeapInuse)/(1<<20), float64(m1.StackInuse)/(1<<20), runtime.NumGoroutine(), rss0, rssMB())
+			stdin.Close()
+			cmd.Wait()
+			time.Sleep(time.Second)
+			runtime.GC()
+			runtime.ReadMemStats(&m1)
+			if f := os.Getenv("SWARM_FLOOD_HEAP"); f != "" {
+				hf, _ := os.Create(f + "." + strings.ReplaceAll(tc.name, " ", "_"))
+				pprof.WriteHeapProfile(hf)
+				hf.Close()
+			}
+			t.Logf("%s: attacker gone: heap in use %.1f MB, stacks %.1f MB, goroutines %d, RSS %.1f MB", tc.name, float64(m1.HeapInuse)/(1<<20), float64(m1.StackInuse)/(1<<20), runtime.NumGoroutine(), rssMB())
 		})
 	}
 }

@@ -97,7 +97,10 @@ func Listen(addr string, h http.Handler, o ListenOptions) (*Server, error) {
 			QUICConfig:     s.serverQUICConfig(),
 			Handler:        headerDone(h),
 			MaxHeaderBytes: 16 << 10,
-			IdleTimeout:    90 * time.Second,
+			// No IdleTimeout: http3's idle timer outlives the connection
+			// and keeps its memory for that long after it closed, which a
+			// peer that connects and leaves in a loop turns into a flood
+			// past the caps. serveQUICConn keeps its own (h3IdleTimeout).
 		}
 		s.tr = &quic.Transport{
 			Conn:                udp,
