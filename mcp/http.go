@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/mark3labs/mcp-go/server"
@@ -62,11 +63,15 @@ func HTTPHandler(s *server.MCPServer, token string) http.Handler {
 	h := server.NewStreamableHTTPServer(s, server.WithEndpointPath("/mcp"))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := checkOrigin(r.Header.Get("Origin")); err != nil {
+			w.Header().Set("Connection", "close")
 			http.Error(w, err.Error(), http.StatusForbidden)
 			return
 		}
 		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
+			// A client without the token gets no kept-alive connection
+			// to hold: the server closes it after this answer.
+			w.Header().Set("Connection", "close")
 			w.Header().Set("WWW-Authenticate", `Bearer realm="swarm"`)
 			http.Error(w, "missing or wrong bearer token (see mcp.token in the node's home)", http.StatusUnauthorized)
 			return
@@ -89,6 +94,19 @@ func HTTPHandler(s *server.MCPServer, token string) http.Handler {
 		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// NewHTTPServer is the HTTP server for HTTPHandler. No ReadTimeout or
+// WriteTimeout: a streamable-HTTP GET is a long-lived event stream. A
+// client must send its headers within ReadHeaderTimeout, and a kept-alive
+// connection with no request is closed after IdleTimeout.
+func NewHTTPServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
 }
 
 func checkOrigin(origin string) error {

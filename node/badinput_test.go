@@ -31,7 +31,6 @@ import (
 	"github.com/agent-swarm/agent-swarm/store"
 	"github.com/google/uuid"
 	"github.com/quic-go/quic-go/http3"
-	"golang.org/x/time/rate"
 )
 
 // snapshot renders what a user of n can see, plus the invites it issued
@@ -332,7 +331,7 @@ func waitTokens(t *testing.T, n, sender *Node, k float64) {
 	t.Helper()
 	scWait(t, fmt.Sprintf("%s may send %v envelopes to %s", sender.Domain(), k, n.Domain()), func() bool {
 		l, ok := n.limits.Load(sender.id.KeyString())
-		return !ok || l.(*rate.Limiter).Tokens() >= k
+		return !ok || l.Tokens() >= k
 	})
 }
 

@@ -61,8 +61,9 @@ type Node struct {
 	arrival uint64     // last local arrival number; guarded by recvMu
 	out     *outbox
 	pres    *presenceBook
-	limits  sync.Map // sender key -> *rate.Limiter
-	joinLim sync.Map // remote IP -> *rate.Limiter
+	// Rate limiters by sender key and by remote IP, in bounded maps.
+	limits  limiterMap
+	joinLim limiterMap
 	syncing sync.Map // swarm ID -> time of last catch-up pull
 	events  *broadcaster
 
@@ -209,12 +210,8 @@ func (n *Node) self() wire.Member {
 	return wire.Member{Domain: n.cfg.Domain, Key: n.id.KeyString(), Addr: n.cfg.Advertise, Pin: n.pin}
 }
 
-func (n *Node) limiter(m *sync.Map, key string, r rate.Limit, burst int) *rate.Limiter {
-	if l, ok := m.Load(key); ok {
-		return l.(*rate.Limiter)
-	}
-	l, _ := m.LoadOrStore(key, rate.NewLimiter(r, burst))
-	return l.(*rate.Limiter)
+func (n *Node) limiter(m *limiterMap, key string, r rate.Limit, burst int) *rate.Limiter {
+	return m.get(key, r, burst)
 }
 
 func (n *Node) done() bool {

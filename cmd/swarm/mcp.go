@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"path/filepath"
 	"time"
 
@@ -84,7 +83,7 @@ func serveMCPHTTP(home, addr string, n *node.Node, log zerolog.Logger) (func(), 
 	}
 	caller := mcp.NodeCaller{Node: n}
 	ms := mcp.NewServer(caller)
-	srv := &http.Server{Handler: mcp.HTTPHandler(ms, token), ReadHeaderTimeout: 10 * time.Second}
+	srv := mcp.NewHTTPServer(mcp.HTTPHandler(ms, token))
 	wctx, stopWatch := context.WithCancel(context.Background())
 	go mcp.Watch(wctx, ms, caller, mcp.Options{}, log)
 	go func() { _ = srv.Serve(ln) }()

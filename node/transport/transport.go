@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/quic-go/quic-go"
@@ -37,6 +38,7 @@ func quicConfig() *quic.Config {
 type Server struct {
 	h3   *http3.Server // nil without QUIC
 	tr   *quic.Transport
+	ql   *quic.EarlyListener
 	tcp  *http.Server
 	udp  net.PacketConn
 	ln   net.Listener
@@ -44,6 +46,17 @@ type Server struct {
 	once sync.Once
 	errc chan error
 	addr string
+
+	limits    Limits
+	quicConns *connCounter
+	tcpConns  *connCounter
+	retries   atomic.Int64
+	// graceCtx ends at Shutdown (stop taking connections and streams),
+	// closeCtx when the grace period is over (close what is left).
+	graceCtx, closeCtx       context.Context
+	graceCancel, closeCancel context.CancelFunc
+	h3mu                     sync.Mutex // orders h3conns.Add before Wait
+	h3conns                  sync.WaitGroup
 }
 
 // ListenOptions say how to serve.
@@ -58,15 +71,17 @@ type ListenOptions struct {
 	// instead of waiting out the idle timeout. It must be the same across
 	// restarts (derive it from the node's key).
 	ResetKey *quic.StatelessResetKey
-	Log      zerolog.Logger
+	// Limits against connection floods; the zero value is the defaults.
+	Limits
+	Log zerolog.Logger
 }
 
 // Listen binds addr and starts serving h.
 func Listen(addr string, h http.Handler, o ListenOptions) (*Server, error) {
 	if o.Certs == nil {
-		return listenPlain(addr, h, o.Log)
+		return listenPlain(addr, h, o)
 	}
-	s := &Server{log: o.Log, errc: make(chan error, 2)}
+	s := newServer(o, 2)
 	tlsConf := &tls.Config{GetCertificate: o.Certs.GetCertificate, MinVersion: tls.VersionTLS13}
 	tcpAddr := addr
 	if !o.NoQUIC {
@@ -79,12 +94,20 @@ func Listen(addr string, h http.Handler, o ListenOptions) (*Server, error) {
 		s.udp, tcpAddr = udp, udp.LocalAddr().String()
 		s.h3 = &http3.Server{
 			TLSConfig:      http3.ConfigureTLSConfig(tlsConf),
-			QUICConfig:     quicConfig(),
-			Handler:        h,
+			QUICConfig:     s.serverQUICConfig(),
+			Handler:        headerDone(h),
 			MaxHeaderBytes: 16 << 10,
-			IdleTimeout:    90 * time.Second,
+			// No IdleTimeout: http3's idle timer outlives the connection
+			// and keeps its memory for that long after it closed, which a
+			// peer that connects and leaves in a loop turns into a flood
+			// past the caps. serveQUICConn keeps its own (h3IdleTimeout).
 		}
-		s.tr = &quic.Transport{Conn: udp, StatelessResetKey: o.ResetKey}
+		s.tr = &quic.Transport{
+			Conn:                udp,
+			StatelessResetKey:   o.ResetKey,
+			ConnContext:         s.connCtx,
+			VerifySourceAddress: s.verifySource,
+		}
 	}
 	ln, err := net.Listen("tcp", tcpAddr)
 	if err != nil {
@@ -93,10 +116,10 @@ func Listen(addr string, h http.Handler, o ListenOptions) (*Server, error) {
 		}
 		return nil, fmt.Errorf("listen tcp %s: %w", tcpAddr, err)
 	}
-	s.ln, s.addr = ln, ln.Addr().String()
+	s.ln, s.addr = &limitListener{Listener: ln, c: s.tcpConns}, ln.Addr().String()
 	tcpTLS := tlsConf.Clone()
 	tcpTLS.NextProtos = []string{"h2", "http/1.1"}
-	s.tcp = newHTTPServer(altSvc(h, s.h3))
+	s.tcp = s.newHTTPServer(altSvc(h, s.h3, ln.Addr().(*net.TCPAddr).Port))
 	s.tcp.TLSConfig = tcpTLS
 	s.tcp.ErrorLog = stdlog.New(zlWriter{o.Log}, "", 0)
 	if s.h3 != nil {
@@ -106,14 +129,50 @@ func Listen(addr string, h http.Handler, o ListenOptions) (*Server, error) {
 			s.udp.Close()
 			return nil, fmt.Errorf("listen quic %s: %w", s.addr, err)
 		}
-		go func() { s.errc <- s.h3.ServeListener(ql) }()
+		s.ql = ql
+		go func() { s.errc <- s.serveQUIC(ql) }()
 	}
-	go func() { s.errc <- s.tcp.ServeTLS(ln, "", "") }()
+	go func() { s.errc <- s.tcp.ServeTLS(s.ln, "", "") }()
 	return s, nil
 }
 
+func newServer(o ListenOptions, nerr int) *Server {
+	s := &Server{log: o.Log, errc: make(chan error, nerr), limits: o.Limits.withDefaults()}
+	s.quicConns = newConnCounter(s.limits.MaxConns, s.limits.MaxConnsPerIP, s.limits.LimitLoopback)
+	s.tcpConns = newConnCounter(s.limits.MaxConns, s.limits.MaxConnsPerIP, s.limits.LimitLoopback)
+	s.graceCtx, s.graceCancel = context.WithCancel(context.Background())
+	s.closeCtx, s.closeCancel = context.WithCancel(context.Background())
+	return s
+}
+
+// serverQUICConfig is quicConfig with the limits of a server: fewer
+// streams per connection and a bounded handshake.
+func (s *Server) serverQUICConfig() *quic.Config {
+	c := quicConfig()
+	c.MaxIncomingStreams = int64(s.limits.MaxStreams)
+	if s.limits.MaxStreams == 0 {
+		c.MaxIncomingStreams = 256 // off: the client's value
+	}
+	c.MaxIncomingUniStreams = defaultMaxUniStreams
+	c.HandshakeIdleTimeout = s.limits.HandshakeTimeout
+	return c
+}
+
+// Stats say what the connection limits hold and refused.
+func (s *Server) Stats() Stats {
+	return Stats{
+		QUICConns:   s.quicConns.held(),
+		QUICRefused: s.quicConns.refused.Load(),
+		QUICRetries: s.retries.Load(),
+		TCPConns:    s.tcpConns.held(),
+		TCPRefused:  s.tcpConns.refused.Load(),
+	}
+}
+
 // listenPlain serves HTTP/1.1 without TLS for a proxy on the same host.
-func listenPlain(addr string, h http.Handler, log zerolog.Logger) (*Server, error) {
+// Every connection comes from the proxy, so only the global cap applies
+// (the proxy's own limits are per client).
+func listenPlain(addr string, h http.Handler, o ListenOptions) (*Server, error) {
 	host, _, err := net.SplitHostPort(addr)
 	if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
 		return nil, fmt.Errorf("behind a proxy the node listens on a loopback address, not %q: X-Forwarded-For is trusted only from loopback", addr)
@@ -122,21 +181,31 @@ func listenPlain(addr string, h http.Handler, log zerolog.Logger) (*Server, erro
 	if err != nil {
 		return nil, fmt.Errorf("listen tcp %s: %w", addr, err)
 	}
-	s := &Server{ln: ln, log: log, errc: make(chan error, 1), addr: ln.Addr().String(), tcp: newHTTPServer(h)}
-	s.tcp.ErrorLog = stdlog.New(zlWriter{log}, "", 0)
-	go func() { s.errc <- s.tcp.Serve(ln) }()
+	s := newServer(o, 1)
+	s.tcpConns.perIP = 0
+	s.ln, s.addr = &limitListener{Listener: ln, c: s.tcpConns}, ln.Addr().String()
+	s.tcp = s.newHTTPServer(h)
+	s.tcp.ErrorLog = stdlog.New(zlWriter{o.Log}, "", 0)
+	go func() { s.errc <- s.tcp.Serve(s.ln) }()
 	return s, nil
 }
 
-func newHTTPServer(h http.Handler) *http.Server {
-	return &http.Server{
+// newHTTPServer is the TCP side. ReadHeaderTimeout also bounds the TLS
+// handshake (net/http takes the least of its timeouts for it); an idle
+// keep-alive connection is closed after IdleTimeout.
+func (s *Server) newHTTPServer(h http.Handler) *http.Server {
+	hs := &http.Server{
 		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: s.limits.HeaderTimeout,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       90 * time.Second,
 		MaxHeaderBytes:    16 << 10,
 	}
+	if s.limits.MaxStreams > 0 {
+		hs.HTTP2 = &http.HTTP2Config{MaxConcurrentStreams: s.limits.MaxStreams}
+	}
+	return hs
 }
 
 // zlWriter sends net/http's own error lines (TLS handshake failures of
@@ -148,13 +217,16 @@ func (w zlWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// altSvc advertises HTTP/3 to clients that came over TCP.
-func altSvc(h http.Handler, h3 *http3.Server) http.Handler {
+// altSvc advertises HTTP/3 (on the same port) to clients that came over
+// TCP. http3.Server.SetQUICHeaders would need its ServeListener, which
+// this package does not use (h3serve.go).
+func altSvc(h http.Handler, h3 *http3.Server, port int) http.Handler {
 	if h3 == nil {
 		return h
 	}
+	v := []string{fmt.Sprintf(`%s=":%d"; ma=2592000`, http3.NextProtoH3, port)}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_ = h3.SetQUICHeaders(w.Header())
+		w.Header()["Alt-Svc"] = v
 		h.ServeHTTP(w, r)
 	})
 }
@@ -167,15 +239,26 @@ func (s *Server) Addr() string { return s.addr }
 func (s *Server) Shutdown(ctx context.Context) error {
 	var err error
 	s.once.Do(func() {
-		// HTTP/3 first: it sends GOAWAY so peers stop opening streams,
-		// then TCP, then the sockets (the order caddy uses).
+		// HTTP/3 first: it stops taking connections and streams and lets
+		// the requests in flight finish; then TCP, then the sockets (the
+		// order caddy uses).
 		var e1 error
+		s.h3mu.Lock()
+		s.graceCancel()
+		s.h3mu.Unlock()
 		if s.h3 != nil {
-			e1 = s.h3.Shutdown(ctx)
+			s.ql.Close()
+			done := make(chan struct{})
+			go func() { s.h3conns.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-ctx.Done():
+				e1 = ctx.Err()
+			}
 		}
 		e2 := s.tcp.Shutdown(ctx)
+		s.closeCancel()
 		if s.h3 != nil {
-			s.h3.Close()
 			s.tr.Close()
 			s.udp.Close()
 		}
