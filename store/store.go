@@ -5,18 +5,21 @@
 // Key layout (prefix, then fields joined by '/'):
 //
 //	l/<swarm>/<index:8 bytes BE>  membership log record (wire.Signed JSON)
-//	w/<swarm>                     local swarm facts: left, dissolved, pending leaves
-//	i/<msg id>                    inbox: a received message (UUIDv7 ids sort by time)
-//	r/<msg id>                    read mark for an inbox message
+//	w/<swarm>                     local swarm facts: left, dissolved, pending leaves, fork
+//	f/<swarm>/<index:8>/<hash>    proof of a fork of the swarm's log (membership.Fork), at most 16
+//	a/<arrival:8 bytes BE>        inbox: a received message in local arrival order (node.InboxItem)
+//	i/<msg id>/<arrival:8>        index from message ID to arrival (two senders may use one ID)
+//	r/<arrival:8 bytes BE>        read mark for an inbox message
 //	m/<msg id>                    a message this node sent
-//	o/<peer>/<msg id>             outbox: an envelope waiting for peer
-//	d/<msg id>/<peer>             delivery status of a sent message to one peer
-//	n/<swarm>/<sender>/<to>       last sequence number used / seen
-//	s/<msg id>                    seen-ID set (expires with the message)
+//	o/<swarm>:<key>/<msg id>      outbox: an envelope waiting for one member (by key, in one swarm)
+//	d/<msg id>/<swarm>:<key>      delivery status of a sent message to one member
+//	n/<swarm>/<own key>/<stream>  last sequence number used (stream: *, !system or a member key)
+//	q/<swarm>/<key>/<stream>      highest sequence number seen from a sender (stream: all or direct)
+//	s/<swarm>/<key>/<msg id>      seen-ID set: a message is (swarm, sender key, ID); expires with it
 //	v/<invite id>                 invites this node issued as master
-//	u/<kind>/<name>               mutes: kind is s (swarm) or a (agent)
+//	u/<kind>/<name>               mutes: kind is s (swarm ID) or a (agent key)
+//	dv/<domain>                   a name verified over WebPKI: the key its site named, and when
 //	p/self                        this node's presence
-//	a/<arrival:8 bytes BE>        arrival order of inbox messages -> msg id
 //	k/<unix nanos:20 digits>/<id> wake history (node/wake.Record), 30-day TTL
 //	ks/<swarm>[/<thread>]         Claude session id to resume for a wake group
 //	gh/...                        the GitHub layer's queue, cursors and dedupe (package github)
