@@ -107,17 +107,10 @@ func (n *Node) agentIn(s *swarm, ref string) (wire.Member, error) {
 // (mutes, ping). A name held by two keys in different swarms is two
 // agents: the caller must say which by fingerprint.
 func (n *Node) agentAnywhere(ref string) (wire.Member, error) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
 	byKey := map[string]wire.Member{}
-	for _, s := range n.swarms {
-		if s.local.Left {
-			continue
-		}
-		for _, m := range s.state.Members {
-			if matches(ref, m) {
-				byKey[m.Key] = m
-			}
+	for _, m := range n.peers() {
+		if matches(ref, m) {
+			byKey[m.Key] = m
 		}
 	}
 	switch len(byKey) {
