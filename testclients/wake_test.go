@@ -64,7 +64,7 @@ func TestWakeRunsClaude(t *testing.T) {
 	api.mu.Lock()
 	reqs, _ := json.Marshal(api.requests)
 	api.mu.Unlock()
-	for _, want := range []string{"please review PR 7", "sender verified by signature", "untrusted data"} {
+	for _, want := range []string{"please review PR 7", "verified by signature", "untrusted data"} {
 		if !strings.Contains(string(reqs), want) {
 			t.Errorf("the model's prompt lacks %q", want)
 		}
