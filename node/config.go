@@ -50,6 +50,15 @@ type Config struct {
 	RateLimit float64  `json:"rate_limit,omitempty"` // envelopes per second per sender; default 500
 	JoinRate  float64  `json:"join_rate,omitempty"`  // joins per second per remote address; default 0.5
 	JoinBurst int      `json:"join_burst,omitempty"` // default 5
+	// Quotas on unread inbox bytes (body plus a fixed overhead per
+	// message): per sender in a swarm, and per swarm. A message over
+	// either is rejected as retryable until the reader catches up.
+	QuotaSender int64 `json:"quota_sender,omitempty"` // default 16 MiB
+	QuotaSwarm  int64 `json:"quota_swarm,omitempty"`  // default 64 MiB
+	// BadSigBudget is how many envelopes with a bad signature one remote
+	// address may send per minute before its envelopes are refused
+	// unverified; default 32.
+	BadSigBudget int `json:"bad_sig_budget,omitempty"`
 }
 
 // AngieSettings are the site options `swarm angie config` regenerates

@@ -262,7 +262,9 @@ func (n *Node) Read(ids []string, all bool, swarm string) (int, error) {
 		}
 	}
 	marked := 0
-	err := n.st.Update(func(tx *store.Tx) error {
+	// Essential: marking read must work near a full disk (store doc).
+	err := n.st.UpdateEssential(func(tx *store.Tx) error {
+		marked = 0
 		for _, id := range ids {
 			arr, err := arrivalsOf(tx, id)
 			if err != nil {
@@ -272,6 +274,21 @@ func (n *Node) Read(ids []string, all bool, swarm string) (int, error) {
 				return Userf("no message %s in the inbox", id)
 			}
 			for _, a := range arr {
+				read, err := tx.Has(readKey(a))
+				if err != nil {
+					return err
+				}
+				if read {
+					continue
+				}
+				var it InboxItem
+				if err := tx.Get(arrivalKey(a), &it); err == nil {
+					if err := releaseItem(tx, &it, false); err != nil {
+						return err
+					}
+				} else if !errors.Is(err, store.ErrNotFound) {
+					return err
+				}
 				if err := tx.Put(readKey(a), n.now().UnixMilli()); err != nil {
 					return err
 				}
@@ -281,6 +298,109 @@ func (n *Node) Read(ids []string, all bool, swarm string) (int, error) {
 		return nil
 	})
 	return marked, err
+}
+
+// DeleteArgs say which inbox messages to delete.
+type DeleteArgs struct {
+	IDs      []string
+	All      bool   // every message (of Swarm, if given)
+	Swarm    string // with All: only this swarm's
+	ReadOnly bool   // only messages already read
+}
+
+// Delete removes inbox messages (their a/, r/ and i/ entries) and gives
+// their unread bytes back to the sender's quota. It works near a full
+// disk (store.UpdateEssential). It returns how many it deleted.
+func (n *Node) Delete(a DeleteArgs) (int, error) {
+	if a.All == (len(a.IDs) > 0) {
+		return 0, Userf("say which messages to delete (IDs), or all")
+	}
+	if a.Swarm != "" && !a.All {
+		return 0, Userf("--swarm goes with --all")
+	}
+	for _, id := range a.IDs {
+		if err := wire.ValidID(id); err != nil {
+			return 0, Userf("%v", err)
+		}
+	}
+	swarmID, err := n.swarmFilter(a.Swarm)
+	if err != nil {
+		return 0, err
+	}
+	var arrivals []uint64
+	err = n.st.View(func(tx *store.Tx) error {
+		if !a.All {
+			for _, id := range a.IDs {
+				arr, err := arrivalsOf(tx, id)
+				if err != nil {
+					return err
+				}
+				if len(arr) == 0 {
+					return Userf("no message %s in the inbox", id)
+				}
+				arrivals = append(arrivals, arr...)
+			}
+			return nil
+		}
+		return tx.Scan([]byte("a/"), nil, func(k []byte, dec func(any) error) (bool, error) {
+			if len(k) != 10 {
+				return true, nil
+			}
+			if swarmID != "" {
+				var it InboxItem
+				if err := dec(&it); err != nil || it.Msg.Swarm != swarmID {
+					return err == nil, err
+				}
+			}
+			arrivals = append(arrivals, binary.BigEndian.Uint64(k[2:]))
+			return true, nil
+		})
+	})
+	if err != nil {
+		return 0, err
+	}
+	deleted := 0
+	for len(arrivals) > 0 {
+		chunk := arrivals[:min(500, len(arrivals))]
+		arrivals = arrivals[len(chunk):]
+		c := 0
+		err := n.st.UpdateEssential(func(tx *store.Tx) error {
+			c = 0
+			for _, arr := range chunk {
+				var it InboxItem
+				if err := tx.Get(arrivalKey(arr), &it); errors.Is(err, store.ErrNotFound) {
+					continue // gone meanwhile
+				} else if err != nil {
+					return err
+				}
+				read, err := tx.Has(readKey(arr))
+				if err != nil {
+					return err
+				}
+				if a.ReadOnly && !read {
+					continue
+				}
+				if err := releaseItem(tx, &it, read); err != nil {
+					return err
+				}
+				for _, k := range [][]byte{arrivalKey(arr), readKey(arr), idKey(it.Msg.ID, arr)} {
+					if err := tx.Delete(k); err != nil {
+						return err
+					}
+				}
+				c++
+			}
+			return nil
+		})
+		if err != nil {
+			return deleted, err
+		}
+		deleted += c
+	}
+	if deleted > 0 {
+		n.log.Info().Int("deleted", deleted).Msg("inbox messages deleted")
+	}
+	return deleted, nil
 }
 
 // MuteArgs name what to mute: a swarm or an agent, for a while or for good.
@@ -585,7 +705,7 @@ func (n *Node) pruneInbox(keep time.Duration) (int, error) {
 	for len(vs) > 0 {
 		chunk := vs[:min(500, len(vs))]
 		vs = vs[len(chunk):]
-		err := n.st.UpdateLazy(func(tx *store.Tx) error {
+		err := n.st.UpdateLazyEssential(func(tx *store.Tx) error {
 			for _, v := range chunk {
 				for _, k := range [][]byte{arrivalKey(v.arrival), readKey(v.arrival), idKey(v.id, v.arrival)} {
 					if err := tx.Delete(k); err != nil {

@@ -33,6 +33,10 @@ type Options struct {
 	Client transport.ClientOptions
 	// Now lets tests move the clock; nil is time.Now.
 	Now func() time.Time
+	// Store tunes the store (its free-space reserves); zero is the default.
+	Store store.Options
+	// badSigWindow shortens the bad-signature budget's period (tests).
+	badSigWindow time.Duration
 }
 
 // Node is one agent's node.
@@ -64,8 +68,11 @@ type Node struct {
 	// Rate limiters by sender key and by remote IP, in bounded maps.
 	limits  limiterMap
 	joinLim limiterMap
-	syncing sync.Map // swarm ID -> time of last catch-up pull
-	events  *broadcaster
+	// badSigs spends each remote address's budget of bad signatures.
+	badSigs      limiterMap
+	badSigWindow time.Duration // the budget's period; 0 is a minute
+	syncing      sync.Map      // swarm ID -> time of last catch-up pull
+	events       *broadcaster
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -114,7 +121,7 @@ func Open(home string, o Options) (*Node, error) {
 			return nil, err
 		}
 	}
-	st, err := store.Open(filepath.Join(home, DataDir), store.Options{}, o.Log)
+	st, err := store.Open(filepath.Join(home, DataDir), o.Store, o.Log)
 	if err != nil {
 		return nil, err
 	}
@@ -130,6 +137,7 @@ func Open(home string, o Options) (*Node, error) {
 		pres:   newPresenceBook(),
 		events: newBroadcaster(),
 		ctx:    ctx, cancel: cancel, closed: make(chan struct{}),
+		badSigWindow: o.badSigWindow,
 	}
 	if err := n.loadSwarms(); err != nil {
 		n.st.Close()
@@ -178,12 +186,23 @@ func (n *Node) Close() error {
 			cancel()
 		}
 		n.cancel()
-		n.wg.Wait()
+		// Background work ends once it sees closed; a store stuck on a
+		// failing disk must not hold shutdown for ever (DESIGN §5).
+		waited := make(chan struct{})
+		go func() { n.wg.Wait(); close(waited) }()
+		select {
+		case <-waited:
+		case <-time.After(closeWait):
+			n.log.Error().Dur("after", closeWait).Msg("background work did not stop; closing anyway")
+		}
 		n.client.Close()
 		err = errors.Join(err, n.st.Close())
 	})
 	return err
 }
+
+// closeWait bounds how long Close waits for background work.
+const closeWait = 3 * time.Second
 
 // Domain is this agent's name.
 func (n *Node) Domain() string { return n.cfg.Domain }

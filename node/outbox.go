@@ -461,7 +461,8 @@ func (p *peerSender) settle(ids []string, verdict func(id string) (status, reaso
 	var settled []string
 	// Lazy: if this record is lost in a crash, the message is sent again
 	// and the receiver answers duplicate.
-	err := n.st.UpdateLazy(func(tx *store.Tx) error {
+	// Essential: the node's own sends work near a full disk (store doc).
+	err := n.st.UpdateLazyEssential(func(tx *store.Tx) error {
 		settled = settled[:0]
 		for _, id := range ids {
 			st, reason, done := verdict(id)

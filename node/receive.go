@@ -48,7 +48,7 @@ func reject(reason string, retry bool) verdict {
 func (n *Node) receive(ctx context.Context, envs []wire.Signed, from string) []wire.Result {
 	vs := make([]verdict, len(envs))
 	for i, e := range envs {
-		vs[i] = n.check(e)
+		vs[i] = n.check(e, from)
 	}
 	// A key we do not know may belong to a member added after our head:
 	// catch up once, then check those envelopes again.
@@ -63,7 +63,7 @@ func (n *Node) receive(ctx context.Context, envs []wire.Signed, from string) []w
 			n.catchUp(cctx, v.again, "")
 			cancel()
 		}
-		vs[i] = n.check(envs[i])
+		vs[i] = n.check(envs[i], from)
 		switch {
 		case vs[i].again != "" && vs[i].res.Reason != "":
 			vs[i] = reject(vs[i].res.Reason, false) // removed, and still so after catching up
@@ -82,8 +82,9 @@ func (n *Node) receive(ctx context.Context, envs []wire.Signed, from string) []w
 	return out
 }
 
-// check verifies one envelope against this node's membership state.
-func (n *Node) check(e wire.Signed) verdict {
+// check verifies one envelope against this node's membership state;
+// from is the remote address, whose budget of bad signatures it spends.
+func (n *Node) check(e wire.Signed, from string) verdict {
 	swarmID, key, err := wire.SplitKeyHint(e.KID)
 	if err != nil {
 		return reject(err.Error(), false)
@@ -112,7 +113,11 @@ func (n *Node) check(e wire.Signed) verdict {
 	if err != nil {
 		return reject(err.Error(), false)
 	}
+	if n.badSigSpent(from) {
+		return reject("too many bad signatures from this address; retry later", true)
+	}
 	if err := e.Verify(wire.PurposeEnvelope, pub); err != nil {
+		n.badSig(from)
 		return reject("bad signature", false)
 	}
 	m, err := wire.ParseMessage(e.Payload, n.now(), n.window)
@@ -189,6 +194,11 @@ func (n *Node) commit(vs []verdict) {
 	var arrival uint64
 	err := n.st.Update(func(tx *store.Tx) error {
 		system, arrival = system[:0], n.arrival
+		for i := range vs { // a retried transaction starts over
+			if vs[i].msg != nil {
+				vs[i].res = wire.Result{ID: vs[i].msg.ID}
+			}
+		}
 		batch := map[string]bool{}
 		seqs := map[string]uint64{}
 		for i := range vs {
@@ -204,6 +214,17 @@ func (n *Node) commit(vs []verdict) {
 			if seen || batch[string(sk)] {
 				v.res.Status = wire.Duplicate
 				continue
+			}
+			if v.msg.Type != wire.TypeSystem {
+				why, err := n.overQuota(tx, v.msg, v.key)
+				if err != nil {
+					return err
+				}
+				if why != "" {
+					// Not marked seen: the retry is stored once there is room.
+					v.res = wire.Result{ID: v.msg.ID, Status: wire.Rejected, Reason: why, Retry: true}
+					continue
+				}
 			}
 			batch[string(sk)] = true
 			ttl := time.UnixMilli(v.msg.Expires).Sub(now) + n.window.Skew
@@ -221,16 +242,27 @@ func (n *Node) commit(vs []verdict) {
 				if err := n.putInbox(tx, InboxItem{Msg: *v.msg, Received: now.UnixMilli(), Arrival: arrival, Key: v.key, Gap: gap}); err != nil {
 					return err
 				}
+				if err := addUnread(tx, v.msg.Swarm, v.key, inboxCost(v.msg)); err != nil {
+					return err
+				}
 			}
 			v.res.Status = wire.Accepted
 		}
 		return nil
 	})
 	if err != nil {
-		n.log.Error().Err(err).Msg("inbox commit failed; nothing acked")
+		reason := "receiver could not store the message"
+		if errors.Is(err, store.ErrLowSpace) {
+			// Peers' messages keep the full reserve; the user's own reads,
+			// deletes and sends still work below it (store package doc).
+			reason = "receiver could not store the message: it is low on disk space; retry later"
+			n.log.Warn().Err(err).Msg("inbox commit failed: low disk space, peer messages refused; nothing acked")
+		} else {
+			n.log.Error().Err(err).Msg("inbox commit failed; nothing acked")
+		}
 		for i := range vs {
 			if vs[i].msg != nil {
-				vs[i] = reject("receiver could not store the message", true)
+				vs[i] = reject(reason, true)
 			}
 		}
 		return
@@ -324,4 +356,41 @@ func (n *Node) onSystem(m *wire.Message, key string) {
 
 func wireRemove(agent, reason string) wire.Record {
 	return wire.Record{Type: wire.RecRemove, Agent: agent, Reason: reason}
+}
+
+// The bad-signature budget: a key hint naming a member makes this node
+// run an Ed25519 verification, up to 256 per batch. Each remote address
+// may fail BadSigBudget of them per badSigWindow (a token bucket that
+// refills over the window); once it is spent, that address's envelopes
+// are refused unverified (retryable) until the bucket refills. The state
+// is a bounded limiterMap; an address with no failures has no entry.
+
+func (n *Node) badSigBucket() (rate.Limit, int) {
+	budget := n.cfg.BadSigBudget
+	if budget <= 0 {
+		budget = 32
+	}
+	w := n.badSigWindow
+	if w <= 0 {
+		w = time.Minute
+	}
+	return rate.Limit(float64(budget) / w.Seconds()), budget
+}
+
+// badSigSpent reports whether from has no budget left.
+func (n *Node) badSigSpent(from string) bool {
+	if from == "" {
+		return false
+	}
+	l, ok := n.badSigs.Load(from)
+	return ok && l.Tokens() < 1
+}
+
+// badSig spends one unit of from's budget.
+func (n *Node) badSig(from string) {
+	if from == "" {
+		return
+	}
+	r, b := n.badSigBucket()
+	n.limiter(&n.badSigs, from, r, b).Allow()
 }

@@ -94,7 +94,7 @@ func (n *Node) Send(ctx context.Context, a SendArgs) (SendResult, error) {
 	// Delivery starts once the write is visible and overlaps the sync; Send
 	// returns only when the message is durable. A crash before that loses
 	// nothing promised: the caller never saw an ID.
-	if err := n.st.UpdateThen(func(tx *store.Tx) error { return n.out.enqueue(tx, env, msg, toKey, rcpts) },
+	if err := n.st.UpdateThenEssential(func(tx *store.Tx) error { return n.out.enqueue(tx, env, msg, toKey, rcpts) },
 		func() { n.out.kickEnv(rcpts, &queuedEnv{env: env, expires: msg.Expires}, msg.ID) }); err != nil {
 		return SendResult{}, err
 	}

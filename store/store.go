@@ -23,6 +23,22 @@
 //	k/<unix nanos:20 digits>/<id> wake history (node/wake.Record), 30-day TTL
 //	ks/<swarm>[/<thread>]         Claude session id to resume for a wake group
 //	gh/...                        the GitHub layer's queue, cursors and dedupe (package github)
+//	qb/<swarm>[/<sender key>]     unread inbox bytes of a swarm, of one sender in it (quotas)
+//
+// # Free space
+//
+// badger writes through memory-mapped files, so a full disk would kill the
+// process (SIGBUS) instead of failing a write. Every update therefore
+// checks the data directory's free space first and returns ErrLowSpace
+// when it is short. There are two reserves:
+//
+//   - Update, UpdateLazy and UpdateThen keep Options.MinFree free
+//     (DefaultMinFree): for everything a peer can make this node store.
+//   - UpdateEssential and UpdateThenEssential only refuse below the much
+//     smaller Options.EssentialFree (DefaultEssentialFree): for what the
+//     user must always be able to do near a full disk, and which writes
+//     little or frees space: read marks, deletes, the node's own sends
+//     and their delivery bookkeeping.
 package store
 
 import (
@@ -59,6 +75,7 @@ type Store struct {
 	done    chan struct{}
 	dir     string
 	minFree int64
+	essFree int64 // the hard floor of essential updates
 
 	// Group commit: concurrent durable updates share one sync.
 	smu       sync.Mutex
@@ -76,7 +93,16 @@ type Options struct {
 	// MinFree is the free space the data directory must keep for writes
 	// to proceed; 0 means DefaultMinFree, negative turns the check off.
 	MinFree int64
+	// EssentialFree is the floor below which even essential updates
+	// (UpdateEssential) are refused; 0 means DefaultEssentialFree. It is
+	// never above MinFree.
+	EssentialFree int64
 }
+
+// DefaultEssentialFree is the hard floor: below it nothing is written.
+// It covers a memtable flush and a margin for the small writes essential
+// updates make.
+const DefaultEssentialFree = 8 << 20
 
 // DefaultMinFree covers what badger may touch in one go: both memtables
 // and a whole value-log file, plus a margin. badger writes through
@@ -129,8 +155,15 @@ func Open(dir string, o Options, log zerolog.Logger) (*Store, error) {
 	if s.minFree == 0 {
 		s.minFree = DefaultMinFree
 	}
+	s.essFree = o.EssentialFree
+	if s.essFree == 0 {
+		s.essFree = DefaultEssentialFree
+	}
+	if s.minFree >= 0 && s.essFree > s.minFree {
+		s.essFree = s.minFree
+	}
 	if o.InMemory {
-		s.minFree = -1
+		s.minFree, s.essFree = -1, -1
 	}
 	gc := o.GCInterval
 	if gc == 0 {
@@ -165,33 +198,70 @@ func (s *Store) Close() error {
 	s.closed = true
 	close(s.stop)
 	<-s.done
-	return s.db.Close()
+	// badger's Close flushes memtables and compacts; with the directory
+	// gone or the disk failing it can retry for ever. Bound it: the
+	// process is about to exit, and what was acked was already synced.
+	errc := make(chan error, 1)
+	go func() { errc <- s.db.Close() }()
+	t := time.NewTimer(closeTimeout)
+	defer t.Stop()
+	select {
+	case err := <-errc:
+		return err
+	case <-t.C:
+		s.log.Error().Dur("after", closeTimeout).Str("dir", s.dir).Msg("store close did not finish; giving up (is the data directory still there?)")
+		return ErrCloseTimeout
+	}
 }
+
+// closeTimeout bounds Close.
+var closeTimeout = 3 * time.Second
+
+// ErrCloseTimeout: Close gave up waiting for badger; durable writes were
+// already synced when they returned.
+var ErrCloseTimeout = errors.New("store: close timed out")
 
 // Update runs fn in a read-write transaction and commits it durably: when
 // it returns nil, the write survives a crash of the process or the machine.
-func (s *Store) Update(fn func(*Tx) error) error { return s.update(fn, true, nil) }
+func (s *Store) Update(fn func(*Tx) error) error { return s.update(fn, true, nil, false) }
+
+// UpdateEssential is Update for what must work near a full disk (read
+// marks, deletes, the node's own sends): it is refused only below the
+// essential floor, not below the full reserve. See the package doc.
+func (s *Store) UpdateEssential(fn func(*Tx) error) error { return s.update(fn, true, nil, true) }
+
+// UpdateLazyEssential is UpdateLazy under the essential floor.
+func (s *Store) UpdateLazyEssential(fn func(*Tx) error) error { return s.update(fn, false, nil, true) }
+
+// UpdateThenEssential is UpdateThen under the essential floor.
+func (s *Store) UpdateThenEssential(fn func(*Tx) error, committed func()) error {
+	return s.update(fn, true, committed, true)
+}
 
 // UpdateLazy commits without waiting for the disk: the write survives the
 // process being killed (it is in the OS's page cache) but may be lost if
 // the machine loses power. For bookkeeping whose loss only repeats work,
 // such as marking an outbox entry delivered (a resend is deduplicated).
-func (s *Store) UpdateLazy(fn func(*Tx) error) error { return s.update(fn, false, nil) }
+func (s *Store) UpdateLazy(fn func(*Tx) error) error { return s.update(fn, false, nil, false) }
 
 // UpdateThen commits, calls committed (which may start work that depends on
 // the write being visible, such as sending it to a peer) and then syncs,
 // so that work overlaps the disk wait. It returns once the write is durable.
 func (s *Store) UpdateThen(fn func(*Tx) error, committed func()) error {
-	return s.update(fn, true, committed)
+	return s.update(fn, true, committed, false)
 }
 
-func (s *Store) update(fn func(*Tx) error, durable bool, committed func()) error {
+func (s *Store) update(fn func(*Tx) error, durable bool, committed func(), essential bool) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
 		return ErrClosed
 	}
-	if err := s.checkSpace(); err != nil {
+	reserve := s.minFree
+	if essential {
+		reserve = s.essFree
+	}
+	if err := s.checkSpace(reserve); err != nil {
 		return err
 	}
 	for attempt := 0; ; attempt++ {
@@ -240,9 +310,9 @@ func (s *Store) groupSync() error {
 }
 
 // checkSpace refuses a write when the data directory's file system has
-// less than the reserve free (see DefaultMinFree).
-func (s *Store) checkSpace() error {
-	if s.minFree < 0 {
+// less than reserve free (see DefaultMinFree).
+func (s *Store) checkSpace(reserve int64) error {
+	if reserve < 0 {
 		return nil
 	}
 	var st syscall.Statfs_t
@@ -250,8 +320,8 @@ func (s *Store) checkSpace() error {
 		return nil // cannot tell: let badger try
 	}
 	free := int64(st.Bavail) * int64(st.Bsize)
-	if free < s.minFree {
-		return fmt.Errorf("%w: %s has %d MB free, below the %d MB reserve; free some space", ErrLowSpace, s.dir, free>>20, s.minFree>>20)
+	if free < reserve {
+		return fmt.Errorf("%w: %s has %d MB free, below the %d MB reserve; free some space", ErrLowSpace, s.dir, free>>20, reserve>>20)
 	}
 	return nil
 }

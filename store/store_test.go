@@ -161,6 +161,42 @@ func TestLowSpaceRefusesWrites(t *testing.T) {
 	s.Close()
 }
 
+// TestEssentialBelowReserve: below the full reserve, essential updates
+// (read marks, deletes, own sends) still commit; below the hard floor
+// nothing does.
+func TestEssentialBelowReserve(t *testing.T) {
+	s, err := Open(t.TempDir(), Options{MinFree: 1 << 62}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.essFree != DefaultEssentialFree {
+		t.Fatalf("essential floor %d, want %d", s.essFree, DefaultEssentialFree)
+	}
+	if err := s.Update(func(tx *Tx) error { return tx.Put(Key("x", "1"), 1) }); !errors.Is(err, ErrLowSpace) {
+		t.Fatalf("ordinary write below the reserve: %v", err)
+	}
+	for _, up := range []func(func(*Tx) error) error{s.UpdateEssential, s.UpdateLazyEssential,
+		func(fn func(*Tx) error) error { return s.UpdateThenEssential(fn, func() {}) }} {
+		if err := up(func(tx *Tx) error { return tx.Put(Key("x", "2"), 2) }); err != nil {
+			t.Fatalf("essential write below the reserve: %v", err)
+		}
+	}
+	s.essFree = 1 << 62
+	if err := s.UpdateEssential(func(tx *Tx) error { return tx.Put(Key("x", "3"), 3) }); !errors.Is(err, ErrLowSpace) {
+		t.Fatalf("essential write below the floor: %v", err)
+	}
+	// The floor is never above the reserve.
+	s2, err := Open(t.TempDir(), Options{MinFree: 1 << 20}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if s2.essFree != 1<<20 {
+		t.Fatalf("essential floor %d above the reserve", s2.essFree)
+	}
+}
+
 // TestGroupCommit: many concurrent durable writers all return with their
 // write durable (read back after a reopen), sharing syncs.
 func TestGroupCommit(t *testing.T) {

@@ -153,6 +153,30 @@ var table = []*Op{
 		Text: textOf(func(v map[string]int) string { return fmt.Sprintf("marked %d read", v["marked"]) }),
 	},
 	{
+		Name: "inbox_delete", CLI: "inbox delete", Summary: "Delete inbox messages: by ID, or all (of one swarm; only those already read with read). Frees their sender's quota; works on a nearly full disk.",
+		Params: []Param{{Name: "ids", Kind: Strings, Positional: true, Help: "message IDs"}, {Name: "all", Kind: Bool, Help: "delete every message"}, pSwarm,
+			{Name: "read", Kind: Bool, Help: "only messages already read"}},
+		Destructive: true, Idempotent: true,
+		Run: func(ctx context.Context, n *node.Node, a Args) (any, error) {
+			c, err := n.Delete(node.DeleteArgs{IDs: a.Strs("ids"), All: a.Bool("all"), Swarm: a.Str("swarm"), ReadOnly: a.Bool("read")})
+			return map[string]int{"deleted": c}, err
+		},
+		Text: textOf(func(v map[string]int) string { return fmt.Sprintf("deleted %d", v["deleted"]) }),
+	},
+	{
+		Name: "inbox_purge", CLI: "inbox purge", Summary: "Empty the inbox: read deletes every read message, all every message (say exactly one).",
+		Params:      []Param{{Name: "read", Kind: Bool, Help: "delete every read message"}, {Name: "all", Kind: Bool, Help: "delete every message, read or not"}},
+		Destructive: true, Idempotent: true,
+		Run: func(ctx context.Context, n *node.Node, a Args) (any, error) {
+			if a.Bool("read") == a.Bool("all") {
+				return nil, node.Userf("say exactly one of --read (read messages) or --all (every message)")
+			}
+			c, err := n.Delete(node.DeleteArgs{All: true, ReadOnly: a.Bool("read")})
+			return map[string]int{"deleted": c}, err
+		},
+		Text: textOf(func(v map[string]int) string { return fmt.Sprintf("deleted %d", v["deleted"]) }),
+	},
+	{
 		Name: "delivery", CLI: "delivery", Summary: "Show the delivery status of a sent message at each recipient (pending, delivered, failed).",
 		Params:   []Param{{Name: "id", Kind: String, Required: true, Positional: true, Help: "message ID"}},
 		ReadOnly: true, Idempotent: true,
