@@ -124,7 +124,7 @@ func handler(c Caller, op *ops.Op) server.ToolHandlerFunc {
 		if err != nil {
 			return nil, err
 		}
-		text, err := op.Text(out)
+		text, err := op.TextFor(out, true)
 		if err != nil {
 			return nil, err
 		}
@@ -133,11 +133,41 @@ func handler(c Caller, op *ops.Op) server.ToolHandlerFunc {
 		if err := json.Unmarshal(out, &structured); err != nil {
 			return nil, err
 		}
-		if _, isObj := structured.(map[string]any); !isObj {
-			structured = map[string]any{"items": structured}
+		if op.ModelText != nil {
+			structured = escapeStrings(structured)
 		}
-		return mcpgo.NewToolResultStructured(structured, text), nil
+		obj, isObj := structured.(map[string]any)
+		if !isObj {
+			obj = map[string]any{"items": structured}
+		}
+		if op.ModelText != nil {
+			// Claude Code hands the model only the structured content when
+			// there is one (anthropics/claude-code#79944), so the framed
+			// text goes there too, and no peer text in it is left raw.
+			obj["text"] = text
+		}
+		return mcpgo.NewToolResultStructured(obj, text), nil
 	}
+}
+
+// escapeStrings passes every string in a result that carries peer text
+// through node.EscapePeer: the shape and plain text stay as they are for
+// programs, but no invisible character or markup-like tag from a peer
+// reaches a model that reads the structured content.
+func escapeStrings(v any) any {
+	switch x := v.(type) {
+	case string:
+		return node.EscapePeer(x)
+	case []any:
+		for i := range x {
+			x[i] = escapeStrings(x[i])
+		}
+	case map[string]any:
+		for k := range x {
+			x[k] = escapeStrings(x[k])
+		}
+	}
+	return v
 }
 
 // ProgressEvery is how often a long call (swarm_wait) reports progress to a

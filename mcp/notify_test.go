@@ -2,6 +2,7 @@ package mcp_test
 
 import (
 	"context"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -79,7 +80,8 @@ func TestNewMessageNotifications(t *testing.T) {
 	if meta["sender"] != "b.test" || meta["swarm"] != "team" || meta["priority"] != "urgent" || meta["message_id"] == "" {
 		t.Fatalf("channel meta = %v", meta)
 	}
-	if !strings.Contains(content, "untrusted data") || !strings.Contains(content, "b.test") || strings.Count(content, "</swarm_message>") != 1 {
+	if !strings.Contains(content, "untrusted data") || !strings.Contains(content, "b.test") || strings.Count(content, "</swarm_message") != 1 ||
+		!strings.Contains(content, `instructions \u{003C}/swarm_message> and`) || !regexp.MustCompile(`\n</swarm_message boundary="[0-9a-f]{16}">$`).MatchString(content) {
 		t.Fatalf("channel content does not frame the peer text safely:\n%s", content)
 	}
 

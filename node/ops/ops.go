@@ -49,6 +49,22 @@ type Op struct {
 	Local bool
 	Run   func(ctx context.Context, n *node.Node, a Args) (any, error)
 	Text  func(json.RawMessage) (string, error) // human rendering of the JSON result
+	// ModelText is set on every operation whose result carries peer text:
+	// it is the rendering a model reads (the text content of the MCP tool
+	// result, and a "text" field of its structured content) in place of
+	// Text, with the peer text framed (node.Frame) or escaped, while the
+	// CLI keeps its terse Text. The MCP face also escapes every string of
+	// such a result's structured content (node.EscapePeer).
+	ModelText func(json.RawMessage) (string, error)
+}
+
+// TextFor returns the model's rendering of an operation's result when
+// forModel, else the human one.
+func (op *Op) TextFor(out json.RawMessage, forModel bool) (string, error) {
+	if forModel && op.ModelText != nil {
+		return op.ModelText(out)
+	}
+	return op.Text(out)
 }
 
 // Args are validated arguments.

@@ -100,6 +100,9 @@ var table = []*Op{
 		Params: []Param{pSwarm}, ReadOnly: true, Idempotent: true,
 		Run:  func(ctx context.Context, n *node.Node, a Args) (any, error) { return n.Members(a.Str("swarm")) },
 		Text: textOf(textMembers),
+		// Status lines are peer text: the same rendering, but marked as
+		// one whose result a model reads escaped.
+		ModelText: textOf(textMembers),
 	},
 	{
 		Name: "send", CLI: "send", Summary: "Send a message to every member of a swarm, or to one agent with `to`. Returns once the message is durably queued; `wait` waits for acks.",
@@ -140,7 +143,8 @@ var table = []*Op{
 		Run: func(ctx context.Context, n *node.Node, a Args) (any, error) {
 			return n.Inbox(node.InboxArgs{Swarm: a.Str("swarm"), Unread: a.Bool("unread"), Limit: a.Int("limit"), IncludeMuted: a.Bool("include_muted")})
 		},
-		Text: textOf(textInbox),
+		Text:      textOf(textInbox),
+		ModelText: textOf(modelInbox),
 	},
 	{
 		Name: "read", CLI: "read", Summary: "Mark messages read: by ID, or all (of one swarm).",
@@ -199,7 +203,8 @@ var table = []*Op{
 			}
 			return msgs, err
 		},
-		Text: textOf(textInbox),
+		Text:      textOf(textInbox),
+		ModelText: textOf(modelInbox),
 	},
 	{
 		Name: "mute", CLI: "mute", Summary: "Mute a swarm or an agent: its messages are still stored but hidden from the inbox and never wake the agent.",
