@@ -435,7 +435,7 @@ func (p *peerSender) send(ids []string, envs []wire.Signed) bool {
 		byID[ids[i]] = r
 		if r.Status == wire.Rejected && r.Retry {
 			retry = true
-			p.setErr(r.Reason)
+			p.setErr(peerText(r.Reason))
 		}
 	}
 	if err := p.settle(ids, func(id string) (string, string, bool) {
@@ -444,7 +444,7 @@ func (p *peerSender) send(ids []string, envs []wire.Signed) bool {
 		case r.Status == wire.Accepted || r.Status == wire.Duplicate:
 			return Delivered, "", true
 		case r.Status == wire.Rejected && !r.Retry:
-			return Failed, r.Reason, true
+			return Failed, peerText(r.Reason), true
 		}
 		return "", "", false
 	}); err != nil {

@@ -667,7 +667,7 @@ func (n *Node) applyRecords(swarmID string, recs []wire.Signed) (int, error) {
 	next := s.state.Clone()
 	added, err := next.ApplyAll(recs)
 	if err != nil {
-		n.checkForks(s, recs)
+		n.checkForks(s, next, recs)
 	}
 	if added == 0 {
 		return 0, err

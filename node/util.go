@@ -19,24 +19,32 @@ type apiError struct {
 }
 
 // peerError extracts the reason from a peer's error reply, as untrusted
-// text: clipped and stripped of control characters.
+// text (peerText).
 func peerError(b []byte) string {
 	var e apiError
 	msg := string(b)
 	if json.Unmarshal(b, &e) == nil && e.Error != "" {
 		msg = e.Error
 	}
-	msg = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return ' '
-		}
-		return r
-	}, strings.ToValidUTF8(msg, "?"))
-	if len(msg) > 300 {
-		msg = msg[:300] + "…"
-	}
+	msg = peerText(msg)
 	if msg == "" {
 		msg = "(no reason given)"
 	}
 	return msg
+}
+
+// peerText makes a short string a peer chose (an error, a verdict's
+// reason) fit to show a user or a model: one line, clipped, with
+// invisible characters and trusted-looking tags escaped as in frames.
+func peerText(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, strings.ToValidUTF8(s, "?"))
+	if len(s) <= 300 {
+		return EscapePeer(s)
+	}
+	return EscapePeer(strings.ToValidUTF8(s[:300], "")) + "…"
 }
