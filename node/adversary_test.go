@@ -22,6 +22,7 @@ import (
 	"github.com/agent-swarm/agent-swarm/node/identity"
 	"github.com/agent-swarm/agent-swarm/node/membership"
 	"github.com/agent-swarm/agent-swarm/node/transport"
+	"github.com/agent-swarm/agent-swarm/node/wake"
 	"github.com/agent-swarm/agent-swarm/node/wire"
 	"github.com/google/uuid"
 	"github.com/quic-go/quic-go/http3"
@@ -229,6 +230,14 @@ func TestAdversaryCrossSwarmNameCollision(t *testing.T) {
 	// A mute by the shared name is refused; by fingerprint it takes that key only.
 	if _, err := v.Mute(MuteArgs{Agent: "b.test"}); err == nil || !IsUser(err) || !strings.Contains(err.Error(), "different keys") {
 		t.Fatalf("mute by an ambiguous name: %v", err)
+	}
+	// A wake rule for a sender binds the key as a mute does.
+	if _, err := v.WakeAdd(wake.Rule{On: "sender", Sender: "b.test"}); err == nil || !strings.Contains(err.Error(), "different keys") {
+		t.Fatalf("wake rule by an ambiguous name: %v", err)
+	}
+	wi := must[WakeInfo](t)(v.WakeAdd(wake.Rule{On: "sender", Sender: fpOf(b)}))
+	if r := wi.Rules[len(wi.Rules)-1]; r.Sender != "b.test" || r.SenderKey != fpOf(b) {
+		t.Fatalf("wake rule %+v, want bound to the real b's key", r)
 	}
 	must[MuteInfo](t)(v.Mute(MuteArgs{Agent: imp.fingerprint()}))
 	if v.IsMuted(team, b.key()) || !v.IsMuted(other, imp.keyString()) {

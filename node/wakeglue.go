@@ -115,7 +115,7 @@ func (n *Node) offerWake(m wire.Message, key string) {
 		return
 	}
 	im := v.show(&InboxItem{Msg: m, Key: key, Received: n.now().UnixMilli()}, false)
-	ev := wake.Event{Kind: "message", ID: m.ID, Swarm: im.Swarm, From: m.From, Direct: im.Direct,
+	ev := wake.Event{Kind: "message", ID: m.ID, Swarm: im.Swarm, From: m.From, FromKey: im.Sender.Fingerprint, Direct: im.Direct,
 		Priority: m.Priority, Thread: m.Thread, Body: m.Body, Muted: im.Muted, Framed: Frame(im)}
 	login := n.ghSettings().Login
 	for _, r := range m.Refs {

@@ -92,6 +92,15 @@ func (n *Node) WakeSet(a WakeSetArgs) (WakeInfo, error) {
 
 // WakeAdd appends a rule.
 func (n *Node) WakeAdd(r wake.Rule) (WakeInfo, error) {
+	if r.Sender != "" {
+		// A sender is bound to the key its name (or fingerprint) names
+		// now, as a mute is.
+		m, err := n.agentAnywhere(r.Sender)
+		if err != nil {
+			return WakeInfo{}, err
+		}
+		r.Sender, r.SenderKey = m.Domain, fingerprintOf(m.Key)
+	}
 	return n.changeWake(func(c *wake.Config) { c.Rules = append(c.Rules, r) })
 }
 
@@ -169,7 +178,7 @@ func (n *Node) WakeTest(a WakeTestArgs) (wake.Decision, error) {
 	if err == nil {
 		ev.Swarm = s.state.Settings.Name
 		if m, err := n.agentIn(s, a.From); err == nil {
-			ev.Muted = n.IsMuted(s.state.ID, m.Key)
+			ev.Muted, ev.FromKey = n.IsMuted(s.state.ID, m.Key), fingerprintOf(m.Key)
 		} else {
 			ev.Muted = n.IsMuted(s.state.ID, "")
 		}

@@ -26,6 +26,10 @@ type Rule struct {
 	On       string `json:"on"`
 	Swarm    string `json:"swarm,omitempty"`
 	Sender   string `json:"sender,omitempty"`
+	// SenderKey is the fingerprint of the key Sender named when the rule
+	// was made: an agent is its key, so another key taking the name in
+	// another swarm does not match (DESIGN §2).
+	SenderKey string `json:"sender_key,omitempty"`
 	Keyword  string `json:"keyword,omitempty"`  // kind keyword: a word in the text, any case
 	Priority string `json:"priority,omitempty"` // kind priority: this or higher
 	Event    string `json:"event,omitempty"`    // kind system: one of SystemEvents, empty for all
@@ -214,6 +218,9 @@ func (r Rule) String() string {
 	}
 	if r.Sender != "" {
 		s += " from " + r.Sender
+		if r.SenderKey != "" {
+			s += " (key " + r.SenderKey + ")"
+		}
 	}
 	return s
 }
@@ -225,6 +232,7 @@ type Event struct {
 	ID       string `json:"id,omitempty"`
 	Swarm    string `json:"swarm"`
 	From     string `json:"from,omitempty"`
+	FromKey  string `json:"from_key,omitempty"` // the sender's key fingerprint
 	Direct   bool   `json:"direct,omitempty"`
 	Priority string `json:"priority,omitempty"`
 	Thread   string `json:"thread,omitempty"`
@@ -255,6 +263,9 @@ func (r Rule) matches(self string, e Event) bool {
 		return false
 	}
 	if r.Sender != "" && !strings.EqualFold(r.Sender, e.From) {
+		return false
+	}
+	if r.SenderKey != "" && r.SenderKey != e.FromKey {
 		return false
 	}
 	if e.Kind == "system" {

@@ -49,6 +49,8 @@ func TestRules(t *testing.T) {
 		{"swarm rule, other swarm", Rule{On: "swarm", Swarm: "ops"}, msg("x"), false},
 		{"sender rule, any case", Rule{On: "sender", Sender: "B.test"}, msg("x"), true},
 		{"sender narrows direct", Rule{On: "direct", Sender: "c.test"}, direct, false},
+		{"sender rule, the key it was made for", Rule{On: "sender", Sender: "b.test", SenderKey: "aaaa-bbbb-cccc-dddd"}, Event{Kind: "message", Swarm: "team", From: "b.test", FromKey: "aaaa-bbbb-cccc-dddd"}, true},
+		{"sender rule, another key under the same name", Rule{On: "sender", Sender: "b.test", SenderKey: "aaaa-bbbb-cccc-dddd"}, Event{Kind: "message", Swarm: "team", From: "b.test", FromKey: "eeee-ffff-gggg-hhhh"}, false},
 		{"priority at least high: urgent", Rule{On: "priority", Priority: "high"}, urgent, true},
 		{"priority at least high: low", Rule{On: "priority", Priority: "high"}, low, false},
 		{"priority normal covers unset", Rule{On: "priority", Priority: "normal"}, msg("x"), true},
