@@ -23,16 +23,16 @@ var priorities = map[string]int{"low": 0, "normal": 1, "": 1, "high": 2, "urgent
 // Rule is one trigger. On says what fires it; Swarm and Sender narrow any
 // kind (and are what kinds "swarm" and "sender" match on).
 type Rule struct {
-	On       string `json:"on"`
-	Swarm    string `json:"swarm,omitempty"`
-	Sender   string `json:"sender,omitempty"`
+	On     string `json:"on"`
+	Swarm  string `json:"swarm,omitempty"`
+	Sender string `json:"sender,omitempty"`
 	// SenderKey is the fingerprint of the key Sender named when the rule
 	// was made: an agent is its key, so another key taking the name in
 	// another swarm does not match (DESIGN §2).
 	SenderKey string `json:"sender_key,omitempty"`
-	Keyword  string `json:"keyword,omitempty"`  // kind keyword: a word in the text, any case
-	Priority string `json:"priority,omitempty"` // kind priority: this or higher
-	Event    string `json:"event,omitempty"`    // kind system: one of SystemEvents, empty for all
+	Keyword   string `json:"keyword,omitempty"`  // kind keyword: a word in the text, any case
+	Priority  string `json:"priority,omitempty"` // kind priority: this or higher
+	Event     string `json:"event,omitempty"`    // kind system: one of SystemEvents, empty for all
 }
 
 // Config is a node's wake settings (the "wake" section of config.json).
