@@ -359,43 +359,9 @@ func (n *Node) Delete(a DeleteArgs) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	deleted := 0
-	for len(arrivals) > 0 {
-		chunk := arrivals[:min(500, len(arrivals))]
-		arrivals = arrivals[len(chunk):]
-		c := 0
-		err := n.st.UpdateEssential(func(tx *store.Tx) error {
-			c = 0
-			for _, arr := range chunk {
-				var it InboxItem
-				if err := tx.Get(arrivalKey(arr), &it); errors.Is(err, store.ErrNotFound) {
-					continue // gone meanwhile
-				} else if err != nil {
-					return err
-				}
-				read, err := tx.Has(readKey(arr))
-				if err != nil {
-					return err
-				}
-				if a.ReadOnly && !read {
-					continue
-				}
-				if err := releaseItem(tx, &it, read); err != nil {
-					return err
-				}
-				for _, k := range [][]byte{arrivalKey(arr), readKey(arr), idKey(it.Msg.ID, arr)} {
-					if err := tx.Delete(k); err != nil {
-						return err
-					}
-				}
-				c++
-			}
-			return nil
-		})
-		if err != nil {
-			return deleted, err
-		}
-		deleted += c
+	deleted, err := n.removeItems(arrivals, a.ReadOnly, n.st.UpdateEssential)
+	if err != nil {
+		return deleted, err
 	}
 	if deleted > 0 {
 		n.log.Info().Int("deleted", deleted).Msg("inbox messages deleted")
@@ -678,48 +644,68 @@ func (n *Node) inboxKeep() time.Duration { return n.cfg.InboxKeep.or(30 * 24 * t
 // marks and arrival entries, in batches. It reports how many went.
 func (n *Node) pruneInbox(keep time.Duration) (int, error) {
 	cutoff := n.now().Add(-keep).UnixMilli()
-	type victim struct {
-		id      string
-		arrival uint64
-	}
-	var vs []victim
+	var vs []uint64
 	err := n.st.View(func(tx *store.Tx) error {
 		return tx.Scan([]byte("r/"), nil, func(k []byte, dec func(any) error) (bool, error) {
 			var readAt int64
 			if len(k) != 10 || dec(&readAt) != nil || readAt >= cutoff {
 				return true, nil
 			}
-			arrival := binary.BigEndian.Uint64(k[2:])
-			var it InboxItem
-			if err := tx.Get(arrivalKey(arrival), &it); err != nil {
-				return true, nil // a mark for an item that is not here: leave it
-			}
-			vs = append(vs, victim{it.Msg.ID, arrival})
+			vs = append(vs, binary.BigEndian.Uint64(k[2:]))
 			return len(vs) < 100000, nil
 		})
 	})
 	if err != nil {
 		return 0, err
 	}
-	total := len(vs)
-	for len(vs) > 0 {
-		chunk := vs[:min(500, len(vs))]
-		vs = vs[len(chunk):]
-		err := n.st.UpdateLazyEssential(func(tx *store.Tx) error {
-			for _, v := range chunk {
-				for _, k := range [][]byte{arrivalKey(v.arrival), readKey(v.arrival), idKey(v.id, v.arrival)} {
+	// Lazy: a prune lost in a crash is simply done again.
+	return n.removeItems(vs, true, n.st.UpdateLazyEssential)
+}
+
+// removeItems deletes inbox items by arrival number (with their read marks
+// and ID index entries), in commits of 500, giving back what unread ones
+// held of the quotas. With readOnly it leaves unread items. Items gone
+// meanwhile are skipped. It returns how many it removed.
+func (n *Node) removeItems(arrivals []uint64, readOnly bool, update func(func(*store.Tx) error) error) (int, error) {
+	removed := 0
+	for len(arrivals) > 0 {
+		chunk := arrivals[:min(500, len(arrivals))]
+		arrivals = arrivals[len(chunk):]
+		c := 0
+		err := update(func(tx *store.Tx) error {
+			c = 0
+			for _, arr := range chunk {
+				var it InboxItem
+				if err := tx.Get(arrivalKey(arr), &it); errors.Is(err, store.ErrNotFound) {
+					continue
+				} else if err != nil {
+					return err
+				}
+				read, err := tx.Has(readKey(arr))
+				if err != nil {
+					return err
+				}
+				if readOnly && !read {
+					continue
+				}
+				if err := releaseItem(tx, &it, read); err != nil {
+					return err
+				}
+				for _, k := range [][]byte{arrivalKey(arr), readKey(arr), idKey(it.Msg.ID, arr)} {
 					if err := tx.Delete(k); err != nil {
 						return err
 					}
 				}
+				c++
 			}
 			return nil
 		})
 		if err != nil {
-			return total - len(vs) - len(chunk), err
+			return removed, err
 		}
+		removed += c
 	}
-	return total, nil
+	return removed, nil
 }
 
 // pruneLoop prunes the inbox a minute after start, then hourly.
