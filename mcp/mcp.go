@@ -133,8 +133,12 @@ func handler(c Caller, op *ops.Op) server.ToolHandlerFunc {
 		if err := json.Unmarshal(out, &structured); err != nil {
 			return nil, err
 		}
-		if op.ModelText != nil {
-			structured = escapeStrings(structured)
+		// Any result may carry text a peer or GitHub chose (names, task
+		// titles, reasons): none of it reaches a model raw. Frames made by
+		// ModelText are the one exception, and they escape what they hold.
+		structured = escapeStrings(structured)
+		if op.ModelText == nil {
+			text = node.EscapePeer(text)
 		}
 		obj, isObj := structured.(map[string]any)
 		if !isObj {

@@ -49,12 +49,13 @@ type Op struct {
 	Local bool
 	Run   func(ctx context.Context, n *node.Node, a Args) (any, error)
 	Text  func(json.RawMessage) (string, error) // human rendering of the JSON result
-	// ModelText is set on every operation whose result carries peer text:
-	// it is the rendering a model reads (the text content of the MCP tool
-	// result, and a "text" field of its structured content) in place of
-	// Text, with the peer text framed (node.Frame) or escaped, while the
-	// CLI keeps its terse Text. The MCP face also escapes every string of
-	// such a result's structured content (node.EscapePeer).
+	// ModelText is set on the operations whose results are mostly peer
+	// messages (inbox, wait, members): it is the rendering a model reads
+	// (the text content of the MCP tool result, and a "text" field of its
+	// structured content) in place of Text, with the peer text framed
+	// (node.Frame), while the CLI keeps its terse Text. The MCP face
+	// escapes every string of every result's structured content, and the
+	// Text of the others (node.EscapePeer).
 	ModelText func(json.RawMessage) (string, error)
 }
 
