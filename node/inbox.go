@@ -265,6 +265,7 @@ func (n *Node) Read(ids []string, all bool, swarm string) (int, error) {
 	// Essential: marking read must work near a full disk (store doc).
 	err := n.st.UpdateEssential(func(tx *store.Tx) error {
 		marked = 0
+		cs := newCounters(tx)
 		for _, id := range ids {
 			arr, err := arrivalsOf(tx, id)
 			if err != nil {
@@ -283,7 +284,7 @@ func (n *Node) Read(ids []string, all bool, swarm string) (int, error) {
 				}
 				var it InboxItem
 				if err := tx.Get(arrivalKey(a), &it); err == nil {
-					if err := releaseItem(tx, &it, false); err != nil {
+					if err := releaseItem(cs, &it, false); err != nil {
 						return err
 					}
 				} else if !errors.Is(err, store.ErrNotFound) {
@@ -295,7 +296,7 @@ func (n *Node) Read(ids []string, all bool, swarm string) (int, error) {
 			}
 			marked++
 		}
-		return nil
+		return cs.flush()
 	})
 	return marked, err
 }
@@ -674,6 +675,7 @@ func (n *Node) removeItems(arrivals []uint64, readOnly bool, update func(func(*s
 		c := 0
 		err := update(func(tx *store.Tx) error {
 			c = 0
+			cs := newCounters(tx)
 			for _, arr := range chunk {
 				var it InboxItem
 				if err := tx.Get(arrivalKey(arr), &it); errors.Is(err, store.ErrNotFound) {
@@ -688,7 +690,7 @@ func (n *Node) removeItems(arrivals []uint64, readOnly bool, update func(func(*s
 				if readOnly && !read {
 					continue
 				}
-				if err := releaseItem(tx, &it, read); err != nil {
+				if err := releaseItem(cs, &it, read); err != nil {
 					return err
 				}
 				for _, k := range [][]byte{arrivalKey(arr), readKey(arr), idKey(it.Msg.ID, arr)} {
@@ -698,7 +700,7 @@ func (n *Node) removeItems(arrivals []uint64, readOnly bool, update func(func(*s
 				}
 				c++
 			}
-			return nil
+			return cs.flush()
 		})
 		if err != nil {
 			return removed, err

@@ -492,6 +492,22 @@ func (p *peerSender) lastErr() string { p.mu.Lock(); defer p.mu.Unlock(); return
 
 // Deliveries returns the per-recipient status of a sent message.
 func (n *Node) Deliveries(id string) ([]Delivery, error) {
+	ds, err := n.deliveries(id)
+	n.nameDeliveries(ds)
+	return ds, err
+}
+
+// nameDeliveries fills in who each recipient is, for people: its name and
+// key fingerprint (a hash per recipient, so done once, not per poll).
+func (n *Node) nameDeliveries(ds []Delivery) {
+	for i := range ds {
+		ds[i].Peer, ds[i].Fingerprint = n.nameOf(ds[i].To)
+	}
+}
+
+// deliveries reads the per-recipient status of a sent message, without
+// names.
+func (n *Node) deliveries(id string) ([]Delivery, error) {
 	if err := wire.ValidID(id); err != nil {
 		return nil, Userf("%v", err)
 	}
@@ -527,8 +543,5 @@ func (n *Node) Deliveries(id string) ([]Delivery, error) {
 		}
 	}
 	n.out.mu.Unlock()
-	for i := range out {
-		out[i].Peer, out[i].Fingerprint = n.nameOf(out[i].To)
-	}
 	return out, nil
 }

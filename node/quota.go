@@ -49,27 +49,44 @@ func quotaKey(swarmID, key string) []byte {
 	return store.Key("qb", swarmID, key)
 }
 
-func getCount(tx *store.Tx, k []byte) (int64, error) {
-	var v int64
-	if err := tx.Get(k, &v); err != nil && !errors.Is(err, store.ErrNotFound) {
-		return 0, err
-	}
-	return v, nil
+// counters caches the counters (quota bytes, sequence numbers) one
+// transaction reads and writes, so a batch touches each key once: a Get
+// when first needed, a Put (a Delete at zero or below) at flush.
+type counters struct {
+	tx    *store.Tx
+	vals  map[string]int64
+	had   map[string]bool // the key was in the store
+	dirty map[string]bool
 }
 
-// addUnread adds delta (negative to give back) to a sender's and its
-// swarm's counters.
-func addUnread(tx *store.Tx, swarmID, key string, delta int64) error {
-	for _, k := range [][]byte{quotaKey(swarmID, key), quotaKey(swarmID, "")} {
-		v, err := getCount(tx, k)
-		if err != nil {
-			return err
-		}
-		v += delta
-		if v <= 0 {
-			err = tx.Delete(k)
+func newCounters(tx *store.Tx) *counters {
+	return &counters{tx: tx, vals: map[string]int64{}, had: map[string]bool{}, dirty: map[string]bool{}}
+}
+
+// get returns a counter and whether it exists (in the store or set here).
+func (c *counters) get(k []byte) (int64, bool, error) {
+	if v, ok := c.vals[string(k)]; ok {
+		return v, c.had[string(k)] || c.dirty[string(k)], nil
+	}
+	var v int64
+	err := c.tx.Get(k, &v)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return 0, false, err
+	}
+	c.vals[string(k)], c.had[string(k)] = v, err == nil
+	return v, err == nil, nil
+}
+
+func (c *counters) set(k []byte, v int64) { c.vals[string(k)], c.dirty[string(k)] = v, true }
+
+// flush writes what changed.
+func (c *counters) flush() error {
+	for k := range c.dirty {
+		var err error
+		if v := c.vals[k]; v <= 0 {
+			err = c.tx.Delete([]byte(k))
 		} else {
-			err = tx.Put(k, v)
+			err = c.tx.Put([]byte(k), v)
 		}
 		if err != nil {
 			return err
@@ -78,13 +95,26 @@ func addUnread(tx *store.Tx, swarmID, key string, delta int64) error {
 	return nil
 }
 
+// addUnread adds delta (negative to give back) to a sender's and its
+// swarm's counters.
+func addUnread(c *counters, swarmID, key string, delta int64) error {
+	for _, k := range [][]byte{quotaKey(swarmID, key), quotaKey(swarmID, "")} {
+		v, _, err := c.get(k)
+		if err != nil {
+			return err
+		}
+		c.set(k, max(v+delta, 0))
+	}
+	return nil
+}
+
 // releaseItem gives back an unread item's cost; read items and local
 // notices cost nothing.
-func releaseItem(tx *store.Tx, it *InboxItem, read bool) error {
+func releaseItem(c *counters, it *InboxItem, read bool) error {
 	if read || it.Local {
 		return nil
 	}
-	return addUnread(tx, it.Msg.Swarm, it.Key, -inboxCost(&it.Msg))
+	return addUnread(c, it.Msg.Swarm, it.Key, -inboxCost(&it.Msg))
 }
 
 func (n *Node) quotas() (sender, swarm int64) {
@@ -99,17 +129,17 @@ func (n *Node) quotas() (sender, swarm int64) {
 }
 
 // overQuota says why m from key may not be stored now ("" if it may).
-func (n *Node) overQuota(tx *store.Tx, m *wire.Message, key string) (string, error) {
+func (n *Node) overQuota(c *counters, m *wire.Message, key string) (string, error) {
 	qs, qw := n.quotas()
 	cost := inboxCost(m)
-	s, err := getCount(tx, quotaKey(m.Swarm, key))
+	s, _, err := c.get(quotaKey(m.Swarm, key))
 	if err != nil {
 		return "", err
 	}
 	if s+cost > qs {
 		return fmt.Sprintf("over quota: %s has %d KiB unread at %s (limit %d KiB); retry once the reader catches up", m.From, s>>10, n.cfg.Domain, qs>>10), nil
 	}
-	w, err := getCount(tx, quotaKey(m.Swarm, ""))
+	w, _, err := c.get(quotaKey(m.Swarm, ""))
 	if err != nil {
 		return "", err
 	}

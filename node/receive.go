@@ -200,7 +200,7 @@ func (n *Node) commit(vs []verdict) {
 			}
 		}
 		batch := map[string]bool{}
-		seqs := map[string]uint64{}
+		cs := newCounters(tx)
 		for i := range vs {
 			v := &vs[i]
 			if v.msg == nil {
@@ -216,7 +216,7 @@ func (n *Node) commit(vs []verdict) {
 				continue
 			}
 			if v.msg.Type != wire.TypeSystem {
-				why, err := n.overQuota(tx, v.msg, v.key)
+				why, err := n.overQuota(cs, v.msg, v.key)
 				if err != nil {
 					return err
 				}
@@ -234,7 +234,7 @@ func (n *Node) commit(vs []verdict) {
 			if v.msg.Type == wire.TypeSystem {
 				system = append(system, v)
 			} else {
-				gap, err := n.trackSeq(tx, seqs, v)
+				gap, err := trackSeq(cs, v)
 				if err != nil {
 					return err
 				}
@@ -242,13 +242,13 @@ func (n *Node) commit(vs []verdict) {
 				if err := n.putInbox(tx, InboxItem{Msg: *v.msg, Received: now.UnixMilli(), Arrival: arrival, Key: v.key, Gap: gap}); err != nil {
 					return err
 				}
-				if err := addUnread(tx, v.msg.Swarm, v.key, inboxCost(v.msg)); err != nil {
+				if err := addUnread(cs, v.msg.Swarm, v.key, inboxCost(v.msg)); err != nil {
 					return err
 				}
 			}
 			v.res.Status = wire.Accepted
 		}
-		return nil
+		return cs.flush()
 	})
 	if err != nil {
 		reason := "receiver could not store the message"
@@ -288,27 +288,24 @@ func (n *Node) commit(vs []verdict) {
 // and returns how many numbers were skipped before this message: messages
 // of that stream that have not arrived (yet). A late one fills no gap
 // after the fact; the reader sees a gap where one was when it came.
-func (n *Node) trackSeq(tx *store.Tx, inBatch map[string]uint64, v *verdict) (uint64, error) {
+func trackSeq(c *counters, v *verdict) (uint64, error) {
 	k := seqKey(v.msg.Swarm, v.key, recvStream(v.msg))
-	last, known := inBatch[string(k)]
-	if !known {
-		err := tx.Get(k, &last)
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return 0, err
-		}
-		known = err == nil
+	last, known, err := c.get(k)
+	if err != nil {
+		return 0, err
 	}
-	if known && v.msg.Seq <= last {
+	seq := int64(v.msg.Seq)
+	if known && seq <= last {
 		return 0, nil
 	}
 	// The first message of a stream starts it: what the sender sent
 	// before this node was there is no gap.
 	var gap uint64
 	if known {
-		gap = v.msg.Seq - last - 1
+		gap = uint64(seq - last - 1)
 	}
-	inBatch[string(k)] = v.msg.Seq
-	return gap, tx.Put(k, v.msg.Seq)
+	c.set(k, seq)
+	return gap, nil
 }
 
 // onSystem acts on a verified system message after it is stored.

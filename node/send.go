@@ -111,7 +111,7 @@ func (n *Node) waitDelivered(ctx context.Context, id string, wait time.Duration)
 	defer t.Stop()
 	for {
 		ch := n.out.changed.Wait()
-		ds, err := n.Deliveries(id)
+		ds, err := n.deliveries(id)
 		if err != nil {
 			return nil, err
 		}
@@ -119,16 +119,20 @@ func (n *Node) waitDelivered(ctx context.Context, id string, wait time.Duration)
 		for _, d := range ds {
 			pending = pending || d.Status == Pending
 		}
-		if !pending {
-			return ds, nil
+		done := !pending
+		if !done {
+			select {
+			case <-ch:
+			case <-t.C:
+				done = true
+			case <-ctx.Done():
+				done = true
+			case <-n.closed:
+				done = true
+			}
 		}
-		select {
-		case <-ch:
-		case <-t.C:
-			return ds, nil
-		case <-ctx.Done():
-			return ds, nil
-		case <-n.closed:
+		if done {
+			n.nameDeliveries(ds)
 			return ds, nil
 		}
 	}
