@@ -43,12 +43,7 @@ func runs(t *testing.T, dir string) []string {
 func TestWakeOnDirectMessage(t *testing.T) {
 	dir := t.TempDir()
 	a := scNode(t, "a.test")
-	bHome := scHome(t, "b.test")
-	cfg := must[*Config](t)(LoadConfig(bHome))
-	cfg.Wake = &wake.Config{Enabled: true, Rules: []wake.Rule{{On: "direct"}}, Claude: fakeClaude(t, dir), Gather: "300ms", Cooldown: "5s"}
-	if err := SaveConfig(bHome, cfg); err != nil {
-		t.Fatal(err)
-	}
+	bHome := directWakeHome(t, dir, "300ms", "5s")
 	b, err := Open(bHome, Options{Serve: true, Log: zerolog.Nop(), Wake: WakeOptions{Run: true, Swarm: "/usr/local/bin/swarm"}})
 	if err != nil {
 		t.Fatal(err)
@@ -121,12 +116,7 @@ func TestWakeOnDirectMessage(t *testing.T) {
 func TestNoWakeWithoutDaemon(t *testing.T) {
 	dir := t.TempDir()
 	a := scNode(t, "a.test")
-	bHome := scHome(t, "b.test")
-	cfg := must[*Config](t)(LoadConfig(bHome))
-	cfg.Wake = &wake.Config{Enabled: true, Rules: []wake.Rule{{On: "direct"}}, Claude: fakeClaude(t, dir), Gather: "50ms", Cooldown: "0s"}
-	if err := SaveConfig(bHome, cfg); err != nil {
-		t.Fatal(err)
-	}
+	bHome := directWakeHome(t, dir, "50ms", "0s")
 	b := scOpen(t, bHome) // Serve, no Wake.Run
 	scSwarm(t, a, b)
 	if w := must[WakeInfo](t)(b.WakeRules()); w.Daemon || !w.Enabled {
@@ -177,4 +167,17 @@ func TestWakeRelativeHome(t *testing.T) {
 	if !strings.Contains(string(mcpCfg), `"`+bHome+`"`) {
 		t.Fatalf("wake MCP config lacks the absolute home %s:\n%s", bHome, mcpCfg)
 	}
+}
+
+// directWakeHome is a home for b.test whose wakes are on, with one rule
+// (direct messages) and a fake claude in dir.
+func directWakeHome(t *testing.T, dir, gather, cooldown string) string {
+	t.Helper()
+	home := scHome(t, "b.test")
+	cfg := must[*Config](t)(LoadConfig(home))
+	cfg.Wake = &wake.Config{Enabled: true, Rules: []wake.Rule{{On: "direct"}}, Claude: fakeClaude(t, dir), Gather: gather, Cooldown: cooldown}
+	if err := SaveConfig(home, cfg); err != nil {
+		t.Fatal(err)
+	}
+	return home
 }
