@@ -19,7 +19,7 @@ import (
 
 // Event is issue activity turned into a P2P notification. ID is stable per
 // underlying object ("event:<id>", "comment:<id>", "issue:<number>",
-// "delivery:<guid>") so receivers can drop repeats.
+// "hook:<body hash>") so receivers can drop repeats.
 type Event struct {
 	ID       string    `json:"id"`
 	Repo     string    `json:"repo"`
@@ -64,6 +64,9 @@ type Poller struct {
 	// newly linked repository must not flood the swarm with old activity.
 	Backfill bool
 	MaxPages int // pages read per list per poll; default 10
+	// Seen is what was announced; share it with the webhook handler so
+	// the two sources announce an event once.
+	Seen *Seen
 }
 
 type cursor struct {
@@ -89,7 +92,7 @@ func NewPoller(c *Client, st *store.Store, repo string, log zerolog.Logger) (*Po
 	if err != nil {
 		return nil, err
 	}
-	return &Poller{c: c, st: st, repo: repo, owner: o, name: n, MaxPages: 10,
+	return &Poller{c: c, st: st, repo: repo, owner: o, name: n, MaxPages: 10, Seen: NewSeen(st),
 		log: log.With().Str("component", "github-poller").Str("repo", repo).Logger()}, nil
 }
 
@@ -247,10 +250,13 @@ func (p *Poller) pollIssues(ctx context.Context, cur *cursor, sink func(Event) e
 	n := 0
 	for _, is := range list {
 		if !is.IsPullRequest() {
-			if err := p.emit(p.issueOpened(is), sink); err != nil {
+			sent, err := p.emit(p.issueOpened(is), sink)
+			if err != nil {
 				return n, p.saveAfter(*cur, err)
 			}
-			n++
+			if sent {
+				n++
+			}
 		}
 		cur.IssueNum = is.GetNumber()
 	}
@@ -275,10 +281,13 @@ func (p *Poller) pollEvents(ctx context.Context, cur *cursor, sink func(Event) e
 	n := 0
 	for _, e := range list {
 		if ev, ok := p.issueEvent(e); ok {
-			if err := p.emit(ev, sink); err != nil {
+			sent, err := p.emit(ev, sink)
+			if err != nil {
 				return n, p.saveAfter(*cur, err)
 			}
-			n++
+			if sent {
+				n++
+			}
 		}
 		cur.EventID = e.GetID()
 	}
@@ -311,10 +320,13 @@ func (p *Poller) pollComments(ctx context.Context, cur *cursor, sink func(Event)
 		}
 		for _, cm := range list {
 			if cm.GetID() > startID {
-				if err := p.emit(p.commented(cm), sink); err != nil {
+				sent, err := p.emit(p.commented(cm), sink)
+				if err != nil {
 					return n, p.saveAfter(*cur, err)
 				}
-				n++
+				if sent {
+					n++
+				}
 				cur.CommentID = max(cur.CommentID, cm.GetID())
 			}
 			cur.CommentsAt = laterOf(cur.CommentsAt, cm.GetUpdatedAt().Time)
@@ -332,22 +344,10 @@ func (p *Poller) pollComments(ctx context.Context, cur *cursor, sink func(Event)
 	return n, p.save(*cur)
 }
 
-// emit hands e to sink unless it was handed before.
-func (p *Poller) emit(e Event, sink func(Event) error) error {
-	key := store.Key("gh", "seen", p.owner, p.name, e.ID)
-	var seen bool
-	if err := p.st.View(func(tx *store.Tx) (err error) { seen, err = tx.Has(key); return err }); err != nil {
-		return err
-	}
-	if seen {
-		return nil
-	}
-	if err := sink(e); err != nil {
-		return err
-	}
-	// Lazy is enough: it survives the process dying, and its loss on a
-	// power cut only risks a repeat the cursor usually prevents anyway.
-	return p.st.UpdateLazy(func(tx *store.Tx) error { return tx.PutTTL(key, true, seenTTL) })
+// emit hands e to sink unless it was handed before, by this poller or
+// by a webhook sharing its Seen.
+func (p *Poller) emit(e Event, sink func(Event) error) (bool, error) {
+	return p.Seen.Once(e, sink)
 }
 
 func (p *Poller) issueOpened(is *gh.Issue) Event {
@@ -389,6 +389,7 @@ type Bot struct {
 	Sink     func(Event) error
 	Log      zerolog.Logger
 	Backfill bool
+	Seen     *Seen // shared with the webhook handler; default: its own on Store
 }
 
 // Run polls until ctx ends, waiting out rate limits.
@@ -398,6 +399,9 @@ func (b Bot) Run(ctx context.Context) error {
 		return err
 	}
 	p.Backfill = b.Backfill
+	if b.Seen != nil {
+		p.Seen = b.Seen
+	}
 	every := b.Interval
 	if every <= 0 {
 		every = time.Minute

@@ -31,6 +31,10 @@ type WebhookOption func(*webhook)
 // WithStore dedupes deliveries durably in st (else in memory).
 func WithStore(st *store.Store) WebhookOption { return func(h *webhook) { h.st = st } }
 
+// WithSeen shares the record of announced events with the poller, so an
+// event both report is announced once (default: its own, on the store).
+func WithSeen(s *Seen) WebhookOption { return func(h *webhook) { h.announced = s } }
+
 // WithLogger sets the handler's logger.
 func WithLogger(l zerolog.Logger) WebhookOption { return func(h *webhook) { h.log = l } }
 
@@ -41,6 +45,8 @@ type webhook struct {
 	log    zerolog.Logger
 	mu     sync.Mutex           // one delivery at a time: check, sink, mark
 	mem    map[string]time.Time // deliveries seen, without a store
+	// announced is shared with the poller: events by their IDs.
+	announced *Seen
 }
 
 // WebhookHandler serves POST /github/webhook. Only requests signed with
@@ -53,6 +59,9 @@ func WebhookHandler(secret []byte, sink func(Event) error, opts ...WebhookOption
 		mem: map[string]time.Time{}}
 	for _, o := range opts {
 		o(h)
+	}
+	if h.announced == nil {
+		h.announced = NewSeen(h.st)
 	}
 	h.log = h.log.With().Str("component", "github-webhook").Logger()
 	if len(h.secret) == 0 {
@@ -115,22 +124,31 @@ func (h *webhook) handle(r *http.Request, body []byte) (int, string) {
 	if err != nil {
 		return http.StatusBadRequest, err.Error()
 	}
-	ev, ok, err := toEvent(kind, delivery, payload)
+	// The HMAC covers the body, not the delivery header: the same signed
+	// body under a new or missing header is the same delivery.
+	sum := sha256.Sum256(body)
+	bodyID := hex.EncodeToString(sum[:16])
+	ev, ok, err := toEvent(kind, bodyID, payload)
 	if err != nil {
 		return http.StatusBadRequest, "malformed payload"
 	}
 	if !ok {
 		return http.StatusAccepted, "ignored"
 	}
-	return h.deliver(delivery, ev)
+	ids := []string{"body/" + bodyID}
+	if delivery != "" {
+		ids = append(ids, "id/"+delivery)
+	}
+	return h.deliver(ids, ev)
 }
 
-// deliver hands ev to the sink once per delivery ID. A sink failure is
-// not recorded, so a redelivery can succeed.
-func (h *webhook) deliver(delivery string, ev Event) (int, string) {
+// deliver hands ev to the sink once per delivery (its ID or its signed
+// body) and once per event across the webhook and the poller. A sink
+// failure is not recorded, so a redelivery can succeed.
+func (h *webhook) deliver(ids []string, ev Event) (int, string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	seen, err := h.seen(delivery)
+	seen, err := h.seen(ids)
 	if err != nil {
 		h.log.Error().Err(err).Msg("delivery dedupe")
 		return http.StatusInternalServerError, "store error"
@@ -138,36 +156,44 @@ func (h *webhook) deliver(delivery string, ev Event) (int, string) {
 	if seen {
 		return http.StatusOK, "duplicate delivery"
 	}
-	if err := h.sink(ev); err != nil {
-		h.log.Warn().Err(err).Str("delivery", delivery).Msg("sink refused webhook event")
+	announced, err := h.announced.Once(ev, h.sink)
+	if err != nil {
+		h.log.Warn().Err(err).Strs("delivery", ids).Msg("sink refused webhook event")
 		return http.StatusInternalServerError, "not delivered"
 	}
-	if err := h.mark(delivery); err != nil {
+	if err := h.mark(ids); err != nil {
 		h.log.Error().Err(err).Msg("record delivery")
+	}
+	if !announced {
+		return http.StatusOK, "already announced"
 	}
 	return http.StatusAccepted, "accepted"
 }
 
-func (h *webhook) seen(delivery string) (bool, error) {
-	if delivery == "" {
+func (h *webhook) seen(ids []string) (bool, error) {
+	if h.st == nil {
+		for _, id := range ids {
+			if t, ok := h.mem[id]; ok && time.Since(t) < deliveryTTL {
+				return true, nil
+			}
+		}
 		return false, nil
 	}
-	if h.st == nil {
-		t, ok := h.mem[delivery]
-		return ok && time.Since(t) < deliveryTTL, nil
-	}
 	var seen bool
-	err := h.st.View(func(tx *store.Tx) (err error) {
-		seen, err = tx.Has(store.Key("gh", "hook", delivery))
-		return err
+	err := h.st.View(func(tx *store.Tx) error {
+		for _, id := range ids {
+			ok, err := tx.Has(store.Key("gh", "hook", id))
+			if err != nil || ok {
+				seen = ok
+				return err
+			}
+		}
+		return nil
 	})
 	return seen, err
 }
 
-func (h *webhook) mark(delivery string) error {
-	if delivery == "" {
-		return nil
-	}
+func (h *webhook) mark(ids []string) error {
 	if h.st == nil {
 		now := time.Now()
 		for k, t := range h.mem { // bounded by a day of deliveries
@@ -175,11 +201,18 @@ func (h *webhook) mark(delivery string) error {
 				delete(h.mem, k)
 			}
 		}
-		h.mem[delivery] = now
+		for _, id := range ids {
+			h.mem[id] = now
+		}
 		return nil
 	}
 	return h.st.Update(func(tx *store.Tx) error {
-		return tx.PutTTL(store.Key("gh", "hook", delivery), true, deliveryTTL)
+		for _, id := range ids {
+			if err := tx.PutTTL(store.Key("gh", "hook", id), true, deliveryTTL); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }
 
@@ -204,14 +237,15 @@ func jsonPayload(contentType string, body []byte) ([]byte, error) {
 
 // toEvent converts a payload; ok is false for actions not worth a
 // notification (comment edits and deletions).
-func toEvent(kind, delivery string, payload []byte) (Event, bool, error) {
+// bodyID names the delivery (a hash of its signed body).
+func toEvent(kind, bodyID string, payload []byte) (Event, bool, error) {
 	parsed, err := gh.ParseWebHook(kind, payload)
 	if err != nil {
 		return Event{}, false, err
 	}
 	switch p := parsed.(type) {
 	case *gh.IssuesEvent:
-		return issuesEvent(p, delivery)
+		return issuesEvent(p, bodyID)
 	case *gh.IssueCommentEvent:
 		return commentEvent(p)
 	}
@@ -220,12 +254,12 @@ func toEvent(kind, delivery string, payload []byte) (Event, bool, error) {
 
 var errIncomplete = errors.New("payload lacks action, issue or repository")
 
-func issuesEvent(p *gh.IssuesEvent, delivery string) (Event, bool, error) {
+func issuesEvent(p *gh.IssuesEvent, bodyID string) (Event, bool, error) {
 	is := p.GetIssue()
 	if p.GetAction() == "" || is.GetNumber() <= 0 || p.GetRepo().GetFullName() == "" {
 		return Event{}, false, errIncomplete
 	}
-	ev := Event{ID: "delivery:" + delivery, Repo: p.GetRepo().GetFullName(), Issue: is.GetNumber(),
+	ev := Event{ID: "hook:" + bodyID, Repo: p.GetRepo().GetFullName(), Issue: is.GetNumber(),
 		Action: p.GetAction(), Actor: p.GetSender().GetLogin(), URL: is.GetHTMLURL(), Title: is.GetTitle(),
 		Label: p.GetLabel().GetName(), Assignee: p.GetAssignee().GetLogin(), At: is.GetUpdatedAt().Time}
 	if ev.Action == "opened" {

@@ -2,6 +2,7 @@ package github
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -67,7 +68,7 @@ func TestWebhookValid(t *testing.T) {
 		got := evs[0]
 		if tc.want.ID == "" {
 			tc.want.ID = got.ID // a delivery ID
-			if !strings.HasPrefix(got.ID, "delivery:") {
+			if !strings.HasPrefix(got.ID, "hook:") {
 				t.Fatalf("id %q", got.ID)
 			}
 		}
@@ -165,9 +166,18 @@ func TestWebhookDedupe(t *testing.T) {
 	defer st2.Close()
 	u2 := hookServer(t, WebhookHandler(hookSecret, col.sink, WithStore(st2)))
 	resp, _ := f.DeliverID(u2, hookSecret, "issues", "guid-1", payload)
+	// The HMAC covers the body, not the delivery header: the same signed
+	// body under a new or a missing header is the same delivery.
 	resp2, _ := f.DeliverID(u2, hookSecret, "issues", "guid-2", payload)
-	if resp.StatusCode != 200 || resp2.StatusCode != 202 || len(col.all()) != 2 {
-		t.Fatalf("after restart: %d %d, events %d", resp.StatusCode, resp2.StatusCode, len(col.all()))
+	resp3, _ := f.DeliverID(u2, hookSecret, "issues", "", payload)
+	if resp.StatusCode != 200 || resp2.StatusCode != 200 || resp3.StatusCode != 200 || len(col.all()) != 1 {
+		t.Fatalf("after restart: %d %d %d, events %d", resp.StatusCode, resp2.StatusCode, resp3.StatusCode, len(col.all()))
+	}
+	// A new event is announced.
+	f.SetState(testRepo, 1, "u", "closed")
+	resp4, _ := f.DeliverID(u2, hookSecret, "issues", "guid-4", f.IssuesPayload(testRepo, "closed", 1, "u"))
+	if resp4.StatusCode != 202 || len(col.all()) != 2 {
+		t.Fatalf("new event: %d, events %d", resp4.StatusCode, len(col.all()))
 	}
 
 	// A sink failure is not recorded: GitHub's redelivery goes through.
@@ -197,5 +207,80 @@ func TestWebhookFormEncoded(t *testing.T) {
 	}
 	if resp.StatusCode != 202 || len(col.all()) != 1 || col.all()[0].Action != "reopened" {
 		t.Fatalf("%d %+v", resp.StatusCode, col.all())
+	}
+}
+
+// The webhook and the poller of one node share what was announced: an
+// opening, a comment and a label change that both report are announced
+// once, in either order, and across a restart; a webhook spelling the
+// repository in another case is the same repository.
+func TestWebhookAndPollerAnnounceOnce(t *testing.T) {
+	f := newFake(t)
+	c := newClient(t, f, testToken)
+	dir := t.TempDir()
+	st := openStore(t, dir)
+	col := &collector{}
+	seen := NewSeen(st)
+	u := hookServer(t, WebhookHandler(hookSecret, col.sink, WithStore(st), WithSeen(seen)))
+	p, _ := NewPoller(c, st, testRepo, testLog(t))
+	p.Seen = seen
+	ctx := context.Background()
+	if _, err := p.Poll(ctx, col.sink); err != nil { // prime
+		t.Fatal(err)
+	}
+	upper := func(pl map[string]any) map[string]any {
+		r := pl["repository"].(map[string]any)
+		r["full_name"] = strings.ToUpper(r["full_name"].(string))
+		return pl
+	}
+
+	// Webhook first, then the poll.
+	f.CreateIssue(testRepo, "carol", "a bug", "it breaks")
+	cm := f.AddComment(testRepo, 1, "carol", "details")
+	f.AddLabel(testRepo, 1, "carol", "bug")
+	labeled := f.IssuesPayload(testRepo, "labeled", 1, "carol")
+	labeled["label"] = map[string]any{"name": "bug"}
+	for _, d := range []struct {
+		event   string
+		payload map[string]any
+	}{
+		{"issues", f.IssuesPayload(testRepo, "opened", 1, "carol")},
+		{"issue_comment", upper(f.IssueCommentPayload(testRepo, cm))},
+		{"issues", labeled},
+	} {
+		resp, err := f.Deliver(u, hookSecret, d.event, d.payload)
+		if err != nil || resp.StatusCode != 202 {
+			t.Fatalf("%s: %v %v", d.event, resp.StatusCode, err)
+		}
+	}
+	if n, err := p.Poll(ctx, col.sink); err != nil || n != 0 || len(col.all()) != 3 {
+		t.Fatalf("poll after webhooks: n=%d err=%v, %d events: %+v", n, err, len(col.all()), col.all())
+	}
+
+	// Poll first, then the webhook (a late delivery), after a restart.
+	f.AddComment(testRepo, 1, "dave", "me too")
+	f.SetState(testRepo, 1, "dave", "closed")
+	if _, err := p.Poll(ctx, col.sink); err != nil || len(col.all()) != 5 {
+		t.Fatalf("poll: %v, %d events", err, len(col.all()))
+	}
+	st.Close()
+	st2 := openStore(t, dir)
+	defer st2.Close()
+	u2 := hookServer(t, WebhookHandler(hookSecret, col.sink, WithStore(st2)))
+	comments := f.Comments(testRepo, 1)
+	for _, d := range []struct {
+		event   string
+		payload map[string]any
+	}{
+		{"issue_comment", f.IssueCommentPayload(testRepo, comments[len(comments)-1].ID)},
+		{"issues", upper(f.IssuesPayload(testRepo, "closed", 1, "dave"))},
+	} {
+		resp, err := f.Deliver(u2, hookSecret, d.event, d.payload)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("late %s: %v %v", d.event, resp.StatusCode, err)
+		}
+	}
+	if len(col.all()) != 5 {
+		t.Fatalf("late deliveries announced again: %+v", col.all()[5:])
 	}
 }

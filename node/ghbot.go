@@ -30,9 +30,21 @@ type bots struct {
 	mu      sync.Mutex
 	running map[string]*botEntry // repo -> bot
 	why     string               // why none can run (no token), for status
+	// seen is what the pollers and the webhook announced: one record, so
+	// an event both report is announced once.
+	seenOnce sync.Once
+	seen     *github.Seen
 }
 
-// wantBots maps each repository this node should sync to its swarms.
+// ghSeen is the node's one record of announced GitHub events.
+func (n *Node) ghSeen() *github.Seen {
+	n.bots.seenOnce.Do(func() { n.bots.seen = github.NewSeen(n.st) })
+	return n.bots.seen
+}
+
+// wantBots maps each repository this node should sync (in lower case:
+// GitHub's names are case-insensitive, and a webhook spells them as GitHub
+// does, not as the link did) to its swarms.
 func (n *Node) wantBots() map[string][]string {
 	mode := n.ghSettings().Sync
 	want := map[string][]string{}
@@ -46,7 +58,8 @@ func (n *Node) wantBots() map[string][]string {
 			continue
 		}
 		if mode == "on" || n.isMaster(s) {
-			want[s.state.Settings.Repo] = append(want[s.state.Settings.Repo], s.state.ID)
+			repo := strings.ToLower(s.state.Settings.Repo)
+			want[repo] = append(want[repo], s.state.ID)
 		}
 	}
 	return want
@@ -109,7 +122,7 @@ func (n *Node) reconcileBots() {
 		b := &botEntry{cancel: cancel, done: make(chan struct{})}
 		n.bots.running[repo] = b
 		bot := github.Bot{Client: l.client, Store: n.st, Repo: repo, Interval: n.ghSettings().PollEvery.or(time.Minute),
-			Sink: func(e github.Event) error { return n.ghEvent(ctx, l, e) }, Log: n.log}
+			Sink: func(e github.Event) error { return n.ghEvent(ctx, l, e) }, Log: n.log, Seen: n.ghSeen()}
 		go func() { defer close(b.done); _ = bot.Run(ctx) }()
 		n.log.Info().Str("repo", repo).Msg("github sync bot started")
 	}
@@ -138,7 +151,7 @@ func (n *Node) botState(s *swarm) string {
 	}
 	n.bots.mu.Lock()
 	defer n.bots.mu.Unlock()
-	if _, ok := n.bots.running[s.state.Settings.Repo]; ok {
+	if _, ok := n.bots.running[strings.ToLower(s.state.Settings.Repo)]; ok {
 		return "running here, polling every " + n.ghSettings().PollEvery.or(time.Minute).String()
 	}
 	if n.bots.why != "" {
@@ -154,7 +167,7 @@ func (n *Node) ghEvent(ctx context.Context, l *ghLayer, e github.Event) error {
 	if me, err := l.client.Login(ctx); err == nil && strings.EqualFold(e.Actor, me) {
 		return nil
 	}
-	swarms := n.wantBots()[e.Repo]
+	swarms := n.wantBots()[strings.ToLower(e.Repo)]
 	sort.Strings(swarms)
 	ref := wire.Ref{Kind: "issue", Repo: e.Repo, Number: e.Issue, URL: e.URL, Action: e.Action, Login: e.Assignee}
 	body := ghEventText(e)
@@ -213,7 +226,7 @@ func (n *Node) webhookHandler() http.Handler {
 			return err
 		}
 		return n.ghEvent(n.ctx, l, e)
-	}, github.WithStore(n.st), github.WithLogger(n.log))
+	}, github.WithStore(n.st), github.WithSeen(n.ghSeen()), github.WithLogger(n.log))
 }
 
 // resumeGitHub restarts the write queue after a restart when writes are
