@@ -10,7 +10,7 @@ import (
 func TestInitAdvertise(t *testing.T) {
 	for _, c := range []struct {
 		name, domain, listen, advertise string
-		wantAdv, wantErr                 string
+		wantAdv, wantErr                string
 	}{
 		{name: "loopback listen is advertised", domain: "a.test", listen: "127.0.0.1:7443", wantAdv: "127.0.0.1:7443"},
 		{name: "unspecified v4 needs advertise", domain: "a.test", listen: "0.0.0.0:7443", wantErr: `--listen "0.0.0.0:7443" binds every interface`},
