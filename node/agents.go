@@ -95,12 +95,12 @@ func (n *Node) agentIn(s *swarm, ref string) (wire.Member, error) {
 		}
 	}
 	if strings.Contains(ref, "-") && len(ref) == 19 || len(ref) == 43 {
-		return wire.Member{}, Userf("no member of %q has the key %s", s.state.Settings.Name, ref)
+		return wire.Member{}, NotFoundf("no member of %q has the key %s", s.state.Settings.Name, ref)
 	}
 	if err := wire.ValidDomain(ref); err != nil {
 		return wire.Member{}, Userf("%v", err)
 	}
-	return wire.Member{}, Userf("%s is not a member of %q", clipName(ref), s.state.Settings.Name)
+	return wire.Member{}, NotFoundf("%s is not a member of %q", clipName(ref), s.state.Settings.Name)
 }
 
 // agentAnywhere resolves a reference to one key across the live swarms
@@ -124,7 +124,7 @@ func (n *Node) agentAnywhere(ref string) (wire.Member, error) {
 				return wire.Member{}, Userf("%v", err)
 			}
 		}
-		return wire.Member{}, Userf("%s shares no swarm with this node", clipName(ref))
+		return wire.Member{}, NotFoundf("%s shares no swarm with this node", clipName(ref))
 	}
 	fps := make([]string, 0, len(byKey))
 	for k := range byKey {

@@ -130,13 +130,22 @@ func Init(home string, o InitOptions) (*Config, error) {
 	if o.Listen == "" {
 		o.Listen = "127.0.0.1:7443"
 	}
-	if _, _, err := net.SplitHostPort(o.Listen); err != nil {
+	lhost, _, err := net.SplitHostPort(o.Listen)
+	if err != nil {
 		return nil, Userf("invalid --listen %q: want host:port", o.Listen)
 	}
+	if _, err := portOf(o.Listen); err != nil {
+		return nil, Userf("invalid --listen %v", err)
+	}
 	if o.Advertise == "" {
+		// The listen address is what tokens carry unless told otherwise;
+		// "every interface" is no address for a peer.
+		if unspecified(lhost) {
+			return nil, Userf("--listen %q binds every interface, which is no address for a peer: add --advertise HOST:PORT (this machine's address or name as peers see it)", o.Listen)
+		}
 		o.Advertise = o.Listen
 	}
-	if err := wire.ValidAddr(o.Advertise); err != nil {
+	if err := CheckAdvertise(o.Advertise); err != nil {
 		return nil, Userf("--advertise: %v", err)
 	}
 	id, err := newHome(home, o.Domain)
@@ -242,7 +251,7 @@ func writeFile(path string, b []byte, mode os.FileMode) error {
 func LoadConfig(home string) (*Config, error) {
 	b, err := os.ReadFile(filepath.Join(home, ConfigFile))
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, Userf("no swarm node in %s: run `swarm init --domain NAME` first (or pass --home)", home)
+		return nil, NotFoundf("no swarm node in %s: run `swarm init --domain NAME` first (or pass --home)", home)
 	}
 	if err != nil {
 		return nil, err

@@ -226,7 +226,7 @@ func (n *Node) arrivalOf(id string) (uint64, error) {
 		return 0, err
 	}
 	if len(arr) == 0 {
-		return 0, Userf("after: no message %s in the inbox", id)
+		return 0, NotFoundf("after: no message %s in the inbox", id)
 	}
 	return arr[len(arr)-1], nil
 }
@@ -272,7 +272,7 @@ func (n *Node) Read(ids []string, all bool, swarm string) (int, error) {
 				return err
 			}
 			if len(arr) == 0 {
-				return Userf("no message %s in the inbox", id)
+				return NotFoundf("no message %s in the inbox", id)
 			}
 			for _, a := range arr {
 				read, err := tx.Has(readKey(a))
@@ -337,7 +337,7 @@ func (n *Node) Delete(a DeleteArgs) (int, error) {
 					return err
 				}
 				if len(arr) == 0 {
-					return Userf("no message %s in the inbox", id)
+					return NotFoundf("no message %s in the inbox", id)
 				}
 				arrivals = append(arrivals, arr...)
 			}

@@ -534,7 +534,7 @@ func (n *Node) deliveries(id string) ([]Delivery, error) {
 		return nil, err
 	}
 	if !found {
-		return nil, Userf("no message %s was sent by this node", id)
+		return nil, NotFoundf("no message %s was sent by this node", id)
 	}
 	n.out.mu.Lock()
 	for i := range out {

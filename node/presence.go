@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"sort"
 	"sync"
 	"time"
@@ -222,7 +223,13 @@ func (n *Node) Ping(ctx context.Context, agent string) (PingResult, error) {
 		return PingResult{}, err
 	}
 	rtt, err := n.ping(ctx, m)
-	if err != nil {
+	switch k := KindOf(err); {
+	case err == nil:
+	case k == Refused || k == Unreachable:
+		return PingResult{}, err
+	case k == "": // the transport's error: no answer at all
+		return PingResult{}, Unreachablef("%s did not answer: %v", m.Domain, err)
+	default:
 		return PingResult{}, Userf("%s did not answer: %v", m.Domain, err)
 	}
 	return PingResult{Agent: m.Domain, Fingerprint: fingerprintOf(m.Key), RTTms: ms(rtt), Presence: n.pres.get(m.Key, n.now(), n.heartbeat())}, nil
@@ -245,14 +252,19 @@ func (n *Node) ping(ctx context.Context, m wire.Member) (time.Duration, error) {
 		return 0, err
 	}
 	if code != 200 {
-		return 0, &UserError{Msg: peerError(reply)}
+		// 401 and 403 are the peer refusing this node; anything else
+		// (a 5xx, a proxy's page) is a peer that did not answer properly.
+		if code == http.StatusUnauthorized || code == http.StatusForbidden {
+			return 0, Refusedf("%s refused the ping: %s", m.Domain, peerError(reply))
+		}
+		return 0, Unreachablef("%s did not answer: %d %s", m.Domain, code, peerError(reply))
 	}
 	sg, err := wire.DecodeSigned(reply)
 	if err != nil {
 		return 0, err
 	}
 	if sg.KID != m.Key {
-		return 0, Userf("the answer is signed by another key than %s's", m.Domain)
+		return 0, Refusedf("%s did not answer: the answer is signed by another key than %s's", m.Domain, m.Domain)
 	}
 	p, err := n.verifyPresence(sg)
 	if err != nil {

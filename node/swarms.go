@@ -99,7 +99,7 @@ func (n *Node) resolve(ref string) (*swarm, error) {
 	}
 	switch len(found) {
 	case 0:
-		return nil, Userf("unknown swarm %q: `swarm list` shows the swarms this node is in", ref)
+		return nil, NotFoundf("unknown swarm %q: `swarm list` shows the swarms this node is in", ref)
 	case 1:
 		return found[0], nil
 	}
@@ -366,7 +366,7 @@ func (n *Node) InviteRevoke(ref string) (InviteInfo, error) {
 	var rec inviteRecord
 	err := n.st.Update(func(tx *store.Tx) error {
 		if err := tx.Get(store.Key("v", id), &rec); errors.Is(err, store.ErrNotFound) {
-			return Userf("no invite %s was issued by this node", id)
+			return NotFoundf("no invite %s was issued by this node", id)
 		} else if err != nil {
 			return err
 		}
@@ -406,10 +406,10 @@ func (n *Node) Join(ctx context.Context, token string) (SwarmInfo, error) {
 	peer := transport.Peer{Addr: inv.Master.Addr, Pin: inv.Master.Pin}
 	code, reply, err := n.client.Do(ctx, peer, "POST", "/swarm/v1/join", body, nil, 16<<20)
 	if err != nil {
-		return SwarmInfo{}, Userf("cannot reach the master %s at %s: %v", inv.Master.Domain, inv.Master.Addr, err)
+		return SwarmInfo{}, Unreachablef("cannot reach the master %s at %s: %v", inv.Master.Domain, inv.Master.Addr, err)
 	}
 	if code != 200 {
-		return SwarmInfo{}, Userf("the master refused the join: %s", peerError(reply))
+		return SwarmInfo{}, Refusedf("the master refused the join: %s", peerError(reply))
 	}
 	var jr wire.JoinReply
 	if err := decodeJSON(reply, &jr); err != nil {

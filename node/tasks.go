@@ -165,7 +165,11 @@ func (n *Node) taskWrite(ctx context.Context, swarmRef string, w github.Write, a
 func ghUserError(err error) error {
 	var ve *github.ValidationError
 	switch {
-	case errors.As(err, &ve), errors.Is(err, github.ErrNotFound), errors.Is(err, github.ErrUnauthorized), errors.Is(err, github.ErrForbidden):
+	case errors.Is(err, github.ErrNotFound):
+		return NotFoundf("github: %v", err)
+	case errors.Is(err, github.ErrUnauthorized), errors.Is(err, github.ErrForbidden):
+		return Refusedf("github: %v", err)
+	case errors.As(err, &ve):
 		return Userf("github: %v", err)
 	}
 	return err

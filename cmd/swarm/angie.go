@@ -107,39 +107,16 @@ Next steps:
 `, cfg.Domain, home, cfg.Listen, cfg.Advertise, site, cfg.Domain, site, home, home)
 }
 
-// cmdAngie: swarm angie config [--write] | swarm angie check.
-func cmdAngie(g globals, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		return usagef("angie needs a subcommand: config or check")
-	}
-	f, pos, err := parseFlags(args[1:], map[string]bool{"write": true})
-	if err != nil {
-		return err
-	}
-	if len(pos) > 0 {
-		return usagef("angie %s takes no positional arguments", args[0])
-	}
+// cmdAngie: swarm angie config [--write] | swarm angie check [--angie PATH].
+func cmdAngie(g globals, sub string, f flagMap, stdout io.Writer) error {
 	cfg, err := node.LoadConfig(g.home)
 	if err != nil {
 		return err
 	}
-	switch args[0] {
-	case "config":
-		for k := range f {
-			if k != "write" {
-				return usagef("angie config: unknown flag --%s", k)
-			}
-		}
+	if sub == "config" {
 		return angieConfig(g, cfg, f["write"] == "true", stdout)
-	case "check":
-		for k := range f {
-			if k != "angie" {
-				return usagef("angie check: unknown flag --%s", k)
-			}
-		}
-		return angieCheck(g, cfg, f["angie"], stdout)
 	}
-	return usagef("unknown angie subcommand %q: want config or check", args[0])
+	return angieCheck(g, cfg, f["angie"], stdout)
 }
 
 func angieConfig(g globals, cfg *node.Config, write bool, stdout io.Writer) error {

@@ -43,21 +43,8 @@ type benchOpts struct {
 // cmdBench measures, in one run on one machine, a baseline of raw HTTP/3
 // beside the node, and prints the ratios. Every peer is a separate process
 // of this binary; all children are stopped and their homes removed.
-func cmdBench(ctx context.Context, g globals, args []string, stdout, stderr io.Writer) error {
-	f, pos, err := parseFlags(args, map[string]bool{"quick": true, "swarm100": true, "load": true})
-	if err != nil {
-		return err
-	}
-	if len(pos) > 0 {
-		return usagef("bench takes no positional arguments")
-	}
-	for k := range f {
-		switch k {
-		case "quick", "n", "swarm100", "load", "rate", "duration":
-		default:
-			return usagef("bench: unknown flag --%s", k)
-		}
-	}
+func cmdBench(ctx context.Context, g globals, f flagMap, stdout, stderr io.Writer) error {
+	var err error
 	if f["load"] == "true" {
 		lo, err := loadFlags(f)
 		if err != nil {
@@ -571,11 +558,7 @@ func statusMB(pid int, field string) (float64, error) {
 
 // cmdBenchPeer is the raw baseline server: the same HTTP/3 transport as a
 // node, with a handler that reads the body and answers 200.
-func cmdBenchPeer(ctx context.Context, args []string, stdout io.Writer) error {
-	f, _, err := parseFlags(args, nil)
-	if err != nil {
-		return err
-	}
+func cmdBenchPeer(ctx context.Context, f flagMap, stdout io.Writer) error {
 	certs, err := transport.LoadCerts(filepath.Join(f["dir"], "cert.pem"), filepath.Join(f["dir"], "key.pem"), zerolog.Nop())
 	if err != nil {
 		return err

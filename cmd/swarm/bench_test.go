@@ -39,7 +39,7 @@ func TestBenchRuns(t *testing.T) {
 	benchBinary(t)
 	before := len(benchTemps(t))
 	var out, errb bytes.Buffer
-	if err := cmdBench(context.Background(), globals{}, []string{"--quick"}, &out, &errb); err != nil {
+	if err := cmdBench(context.Background(), globals{}, flagMap{"quick": "true"}, &out, &errb); err != nil {
 		t.Fatalf("bench: %v\n%s", err, errb.String())
 	}
 	for _, row := range []string{"direct message p50", "direct message p99", "fan-out to 3 p50", "fan-out to 6 p50",
@@ -62,7 +62,7 @@ func TestBenchLoad(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	var out, errb bytes.Buffer
-	if err := cmdBench(ctx, globals{}, []string{"--load", "--rate", "200", "--duration", "3s"}, &out, &errb); err != nil {
+	if err := cmdBench(ctx, globals{}, flagMap{"load": "true", "rate": "200", "duration": "3s"}, &out, &errb); err != nil {
 		t.Fatalf("bench --load: %v\n%s\n%s", err, out.String(), errb.String())
 	}
 	for _, want := range []string{"(send errors 0)", "lost 0, duplicated 0, unexpected 0; outboxes drained true", "RSS load2.bench: min"} {
@@ -84,11 +84,14 @@ func TestBenchLoad(t *testing.T) {
 	}
 }
 
-// TestBenchFlags: bad or misplaced flags are usage errors.
+// TestBenchFlags: bad or misplaced flags are usage errors (exit 2, and
+// no bench runs).
 func TestBenchFlags(t *testing.T) {
 	for _, args := range [][]string{{"--frob"}, {"--rate", "10"}, {"--load", "--rate", "0"}, {"--load", "--duration", "1ms"}, {"--load", "--quick"}} {
-		if err := cmdBench(context.Background(), globals{}, args, &bytes.Buffer{}, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "--") {
-			t.Errorf("bench %v: err %v, want a usage error", args, err)
+		var out, errb bytes.Buffer
+		code := run(append([]string{"--home", t.TempDir(), "bench"}, args...), strings.NewReader(""), &out, &errb)
+		if code != 2 || !strings.Contains(errb.String(), "--") || out.Len() != 0 {
+			t.Errorf("bench %v: exit %d, stderr %q, stdout %q; want a usage error", args, code, errb.String(), out.String())
 		}
 	}
 }

@@ -258,22 +258,7 @@ type setupChange struct {
 
 // cmdClaudeSetup writes the Claude Code integration, idempotently, and
 // never overwrites what the user has there.
-func cmdClaudeSetup(ctx context.Context, g globals, args []string, stdout io.Writer) error {
-	if len(args) == 0 || args[0] != "setup" {
-		return usagef("claude needs a subcommand: setup")
-	}
-	f, pos, err := parseFlags(args[1:], nil)
-	if err != nil {
-		return err
-	}
-	if len(pos) > 0 {
-		return usagef("claude setup takes no positional arguments")
-	}
-	for k := range f {
-		if k != "project" && k != "scope" && k != "swarm-bin" {
-			return usagef("claude setup: unknown flag --%s", k)
-		}
-	}
+func cmdClaudeSetup(ctx context.Context, g globals, f flagMap, stdout io.Writer) error {
 	scope := f["scope"]
 	if scope == "" {
 		scope = "project"

@@ -19,6 +19,9 @@ import (
 // operation, printing what each node saw, and fails if any step does not
 // do what it should.
 func cmdDemo(ctx context.Context, g globals, stdout, stderr io.Writer) error {
+	// Said at once: the steps below take seconds, and a user who ran
+	// `go run` has already waited for the compile.
+	fmt.Fprintln(stdout, "demo: starting three nodes on loopback (alice, bob, carol) in a temporary directory; each step prints as it runs")
 	g.logLevel = "error"
 	log, closeLog, err := g.logger(stderr)
 	if err != nil {

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/agent-swarm/agent-swarm/angie"
 	"io"
 	"os"
 	"os/signal"
@@ -15,10 +14,12 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/agent-swarm/agent-swarm/angie"
 	"github.com/agent-swarm/agent-swarm/mcp"
 	"github.com/agent-swarm/agent-swarm/node"
 	"github.com/agent-swarm/agent-swarm/node/localapi"
 	"github.com/agent-swarm/agent-swarm/node/ops"
+	"github.com/agent-swarm/agent-swarm/node/wire"
 	"github.com/rs/zerolog"
 )
 
@@ -35,58 +36,21 @@ type globals struct {
 }
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	g, rest, err := parseGlobals(args)
-	if err != nil {
-		return fail(stderr, err)
-	}
-	if len(rest) == 0 || rest[0] == "help" || rest[0] == "--help" || rest[0] == "-h" {
-		usage(stdout)
-		return 0
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	switch rest[0] {
-	case "init":
-		err = cmdInit(g, rest[1:], stdout)
-	case "serve":
-		err = cmdServe(ctx, g, rest[1:], stderr)
-	case "demo":
-		err = cmdDemo(ctx, g, stdout, stderr)
-	case "mcp":
-		err = cmdMCP(ctx, g, rest[1:], stdin, stdout, stderr)
-	case "bench":
-		err = cmdBench(ctx, g, rest[1:], stdout, stderr)
-	case "angie":
-		err = cmdAngie(g, rest[1:], stdout, stderr)
-	case "hook":
-		err = cmdHook(ctx, g, rest[1:], stdin, stdout, stderr)
-	case "claude":
-		err = cmdClaudeSetup(ctx, g, rest[1:], stdout)
-	case "bench-peer":
-		err = cmdBenchPeer(ctx, rest[1:], stdout)
-	case "version":
-		fmt.Fprintln(stdout, "swarm protocol swarm/v1")
-	default:
-		err = cmdOp(ctx, g, rest, stdin, stdout, stderr)
-	}
-	if err != nil {
-		return fail(stderr, err)
+	g := &globals{}
+	root := newRoot(g, stdin, stdout, stderr)
+	root.SetArgs(args)
+	if err := root.ExecuteContext(ctx); err != nil {
+		return fail(stderr, err, g.json || jsonAsked(args))
 	}
 	return 0
 }
 
-// fail prints one clear line on stderr.
-func fail(stderr io.Writer, err error) int {
-	msg := strings.ReplaceAll(err.Error(), "\n", " ")
-	fmt.Fprintln(stderr, "swarm: "+msg)
-	if node.IsUser(err) || errors.Is(err, errUsage) {
-		return 2
-	}
-	return 1
-}
-
 var errUsage = errors.New("usage")
 
+// usageError is a mistake in how the command was called (flags,
+// arguments, unknown command): exit 2, like a node.UserError.
 type usageError struct{ msg string }
 
 func (u usageError) Error() string   { return u.msg }
@@ -94,54 +58,16 @@ func (u usageError) Is(t error) bool { return t == errUsage }
 
 func usagef(f string, a ...any) error { return usageError{fmt.Sprintf(f, a...)} }
 
-func parseGlobals(args []string) (globals, []string, error) {
-	g := globals{home: os.Getenv("SWARM_HOME"), logLevel: "info"}
-	var rest []string
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		name, val, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		if !strings.HasPrefix(a, "--") {
-			rest = append(rest, a)
-			continue
-		}
-		take := func() (string, error) {
-			if hasVal {
-				return val, nil
-			}
-			if i+1 >= len(args) {
-				return "", usagef("--%s needs a value", name)
-			}
-			i++
-			return args[i], nil
-		}
-		var err error
-		switch name {
-		case "home":
-			g.home, err = take()
-		case "log-level":
-			g.logLevel, err = take()
-		case "log-file":
-			g.logFile, err = take()
-		case "json":
-			g.json = !hasVal || val == "true"
-		case "":
-			rest = append(rest, args[i:]...)
-			i = len(args)
-		default:
-			rest = append(rest, a)
-		}
-		if err != nil {
-			return g, nil, err
-		}
+// defaultHome is $SWARM_HOME, else ~/.swarm.
+func defaultHome() (string, error) {
+	if h := os.Getenv("SWARM_HOME"); h != "" {
+		return h, nil
 	}
-	if g.home == "" {
-		h, err := os.UserHomeDir()
-		if err != nil {
-			return g, nil, err
-		}
-		g.home = filepath.Join(h, ".swarm")
+	h, err := os.UserHomeDir()
+	if err != nil {
+		return "", err
 	}
-	return g, rest, nil
+	return filepath.Join(h, ".swarm"), nil
 }
 
 // logger writes structured logs to stderr or a file, never to stdout.
@@ -161,62 +87,19 @@ func (g globals) logger(stderr io.Writer) (zerolog.Logger, func(), error) {
 	return zerolog.New(w).Level(lvl).With().Timestamp().Logger(), closeFn, nil
 }
 
-// flagSet parses --name value, --name=value and bare positionals anywhere.
-func parseFlags(args []string, bools map[string]bool) (map[string]string, []string, error) {
-	flags := map[string]string{}
-	var pos []string
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		if a == "--" {
-			pos = append(pos, args[i+1:]...)
-			break
-		}
-		if !strings.HasPrefix(a, "--") || a == "-" {
-			pos = append(pos, a)
-			continue
-		}
-		name, val, hasVal := strings.Cut(a[2:], "=")
-		if !hasVal {
-			if bools[name] {
-				val = "true"
-			} else {
-				if i+1 >= len(args) {
-					return nil, nil, usagef("--%s needs a value", name)
-				}
-				i++
-				val = args[i]
-			}
-		}
-		if _, dup := flags[name]; dup {
-			return nil, nil, usagef("--%s given twice", name)
-		}
-		flags[name] = val
-	}
-	return flags, pos, nil
-}
-
-func cmdInit(g globals, args []string, stdout io.Writer) error {
-	f, pos, err := parseFlags(args, map[string]bool{"angie": true, "no-quic": true})
-	if err != nil {
-		return err
-	}
-	if len(pos) > 0 {
-		return usagef("init takes no positional arguments (got %q)", pos[0])
-	}
-	prod := f["angie"] == "true"
-	for k := range f {
-		switch k {
-		case "domain", "listen", "advertise", "cert", "key", "angie", "no-quic":
-		case "acme-email", "acme-directory", "acme-http-port", "angie-version":
-			if !prod {
-				return usagef("init: --%s is for production nodes behind Angie; add --angie", k)
-			}
-		default:
-			return usagef("init: unknown flag --%s", k)
-		}
-	}
+// cmdInit makes a home. Without --listen it is a production node behind
+// Angie (the seed's quick start: the site is written, the steps left are
+// printed); --listen asks for a standalone node (dev, LAN, tests).
+func cmdInit(g globals, f flagMap, stdout, stderr io.Writer) error {
 	if f["domain"] == "" {
 		return usagef("init needs --domain NAME (e.g. agent-a.example.com)")
+	}
+	if err := wire.ValidDomain(f["domain"]); err != nil { // before the Angie site's own check
+		return node.Userf("%v", err)
+	}
+	prod, err := initMode(f)
+	if err != nil {
+		return err
 	}
 	o := node.InitOptions{Domain: f["domain"], Listen: f["listen"], Advertise: f["advertise"], CertFile: f["cert"], KeyFile: f["key"], NoQUIC: f["no-quic"] == "true"}
 	if prod {
@@ -238,32 +121,42 @@ func cmdInit(g globals, args []string, stdout io.Writer) error {
 			return err
 		}
 	}
+	note := node.AdvertiseNote(cfg.Domain, cfg.Advertise)
 	if g.json {
-		return json.NewEncoder(stdout).Encode(map[string]any{"home": g.home, "domain": cfg.Domain, "listen": cfg.Listen, "advertise": cfg.Advertise, "angie_site": site})
+		return json.NewEncoder(stdout).Encode(map[string]any{"home": g.home, "domain": cfg.Domain, "listen": cfg.Listen, "advertise": cfg.Advertise, "angie_site": site, "note": note})
 	}
 	if prod {
 		printNextSteps(stdout, g.home, cfg, site)
 		return nil
 	}
 	fmt.Fprintf(stdout, "initialised %s in %s\nlisten %s, advertised as %s\nnext: swarm serve --home %s\n", cfg.Domain, g.home, cfg.Listen, cfg.Advertise, g.home)
+	if note != "" {
+		fmt.Fprintln(stderr, "swarm: note: "+note)
+	}
 	return nil
+}
+
+// initMode says whether init makes a production node (behind Angie) and
+// refuses flags of the other mode. --angie is the default, kept as an
+// alias; with --listen it keeps the node behind Angie on that port.
+func initMode(f flagMap) (prod bool, err error) {
+	prod = f["angie"] == "true" || f["listen"] == ""
+	for _, k := range []string{"acme-email", "acme-directory", "acme-http-port", "angie-version"} {
+		if _, ok := f[k]; ok && !prod {
+			return false, usagef("init: --%s is for production nodes behind Angie: drop --listen, or add --angie to keep the node behind Angie on that loopback port", k)
+		}
+	}
+	for _, k := range []string{"cert", "key", "no-quic"} {
+		if _, ok := f[k]; ok && prod {
+			return false, usagef("init: --%s is for standalone nodes: add --listen HOST:PORT (without it, init makes a production node behind Angie)", k)
+		}
+	}
+	return prod, nil
 }
 
 // cmdServe runs the daemon: the peer API, the local API, and background
 // delivery, until SIGINT or SIGTERM.
-func cmdServe(ctx context.Context, g globals, args []string, stderr io.Writer) error {
-	f, pos, err := parseFlags(args, map[string]bool{"mcp-allow-remote": true})
-	if err != nil {
-		return err
-	}
-	for k := range f {
-		if k != "mcp-listen" && k != "mcp-allow-remote" {
-			return usagef("serve: unknown flag --%s", k)
-		}
-	}
-	if len(pos) > 0 {
-		return usagef("serve takes no positional arguments")
-	}
+func cmdServe(ctx context.Context, g globals, f flagMap, stderr io.Writer) error {
 	if f["mcp-listen"] != "" {
 		if err := mcp.CheckListen(f["mcp-listen"], f["mcp-allow-remote"] == "true"); err != nil {
 			return node.Userf("%v", err)
@@ -304,23 +197,9 @@ func cmdServe(ctx context.Context, g globals, args []string, stderr io.Writer) e
 	return n.Close()
 }
 
-// cmdOp runs one operation of the table: on the daemon when one serves
-// this home, else on a node opened for this command alone.
-func cmdOp(ctx context.Context, g globals, words []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	op, rest := ops.FindCLI(words)
-	if op == nil {
-		return usagef("unknown command %q: `swarm help` lists the commands", strings.Join(words, " "))
-	}
-	raw, err := cliArgs(op, rest, stdin)
-	if err != nil {
-		return err
-	}
-	var out json.RawMessage
-	if c, derr := localapi.Dial(filepath.Join(g.home, node.SocketFile)); derr == nil {
-		out, err = c.Call(ctx, op.Name, raw)
-	} else {
-		out, err = runLocal(ctx, g, op, raw, stderr)
-	}
+// cmdOp runs one operation of the table and prints its result.
+func cmdOp(ctx context.Context, g globals, op *ops.Op, raw map[string]any, stdout, stderr io.Writer) error {
+	out, err := callOp(ctx, g, op, raw, stderr)
 	if err != nil {
 		return err
 	}
@@ -334,6 +213,16 @@ func cmdOp(ctx context.Context, g globals, words []string, stdin io.Reader, stdo
 	}
 	fmt.Fprintln(stdout, text)
 	return nil
+}
+
+// callOp is the one boundary between the CLI and the node: an operation
+// and its raw arguments in, its JSON result out. It runs on the daemon
+// when one serves this home, else on a node opened for this command alone.
+func callOp(ctx context.Context, g globals, op *ops.Op, raw map[string]any, stderr io.Writer) (json.RawMessage, error) {
+	if c, derr := localapi.Dial(filepath.Join(g.home, node.SocketFile)); derr == nil {
+		return c.Call(ctx, op.Name, raw)
+	}
+	return runLocal(ctx, g, op, raw, stderr)
 }
 
 // runLocal opens the node for one command. Sends are durably queued; the
@@ -368,100 +257,4 @@ func runLocal(ctx context.Context, g globals, op *ops.Op, raw map[string]any, st
 		}
 	}
 	return json.Marshal(res)
-}
-
-// cliArgs maps flags and positionals onto the operation's parameters.
-func cliArgs(op *ops.Op, args []string, stdin io.Reader) (map[string]any, error) {
-	bools := map[string]bool{}
-	byFlag := map[string]ops.Param{}
-	var positional []ops.Param
-	for _, p := range op.Params {
-		flag := strings.ReplaceAll(p.Name, "_", "-")
-		byFlag[flag] = p
-		if p.Kind == ops.Bool {
-			bools[flag] = true
-		}
-		if p.Positional {
-			positional = append(positional, p)
-		}
-	}
-	flags, pos, err := parseFlags(args, bools)
-	if err != nil {
-		return nil, err
-	}
-	raw := map[string]any{}
-	for f, v := range flags {
-		p, ok := byFlag[f]
-		if !ok {
-			return nil, usagef("%s: unknown flag --%s", op.CLI, f)
-		}
-		if p.Kind == ops.Strings {
-			raw[p.Name] = strings.Split(v, ",")
-		} else {
-			raw[p.Name] = v
-		}
-	}
-	for i, v := range pos {
-		if i >= len(positional) {
-			return nil, usagef("%s: unexpected argument %q", op.CLI, v)
-		}
-		p := positional[i]
-		if p.Kind == ops.Strings {
-			raw[p.Name] = pos[i:]
-			break
-		}
-		if v == "-" && p.Name == "body" {
-			b, err := io.ReadAll(io.LimitReader(stdin, 1<<20))
-			if err != nil {
-				return nil, err
-			}
-			v = strings.TrimRight(string(b), "\n")
-		}
-		if _, dup := raw[p.Name]; dup {
-			return nil, usagef("%s: %s given twice", op.CLI, p.Name)
-		}
-		raw[p.Name] = v
-	}
-	return raw, nil
-}
-
-func usage(w io.Writer) {
-	fmt.Fprint(w, `swarm: peer-to-peer messaging for AI coding agents
-
-  swarm init --domain NAME [--listen HOST:PORT] [--advertise ADDR] [--cert FILE --key FILE] [--no-quic]
-      standalone node: HTTP/3 (and HTTPS over TCP) itself, self-signed unless --cert/--key (reloaded when they change)
-  swarm init --domain NAME --angie [--acme-email E] [--acme-directory URL] [--angie-version 1.11]
-      production node behind Angie: loopback HTTP/1.1, writes the Angie site and prints the steps left
-  swarm claude setup [--project DIR] [--scope project|user]
-      Claude Code integration: the MCP server entry, the hooks, a swarm subagent (idempotent, never overwrites)
-  swarm hook session-start|user-prompt-submit
-      a Claude Code hook: unread messages as additional context (framed as untrusted), marked read
-  swarm angie config [--write] | swarm angie check [--angie PATH]
-      print or rewrite the Angie site from the config; run angie -t on it
-  swarm serve [--mcp-listen 127.0.0.1:PORT]   run the node daemon (optionally MCP over streamable HTTP, bearer token in HOME/mcp.token)
-  swarm demo                  three nodes on loopback, every operation, then exit
-  swarm bench [--n N] [--quick] [--swarm100]   raw HTTP/3 beside the node: round trip, throughput, fan-out 10/50, RSS, ready time, with ratios
-  swarm bench --load [--rate 1000] [--duration 60s]   three daemons under a paced load: RSS over time, 0 lost, 0 duplicated
-  swarm mcp [--channel]       MCP on stdio: every operation as a swarm_* tool (claude mcp add swarm -- swarm mcp)
-`)
-	for _, op := range ops.All() {
-		var ps []string
-		for _, p := range op.Params {
-			s := "--" + strings.ReplaceAll(p.Name, "_", "-")
-			if p.Kind != ops.Bool {
-				s += " " + strings.ToUpper(p.Name)
-			}
-			if p.Positional {
-				s = strings.ToUpper(p.Name)
-			}
-			if !p.Required {
-				s = "[" + s + "]"
-			}
-			ps = append(ps, s)
-		}
-		fmt.Fprintf(w, "  swarm %s %s\n      %s\n", op.CLI, strings.Join(ps, " "), op.Summary)
-	}
-	fmt.Fprint(w, `
-Every command takes --home DIR (default $SWARM_HOME or ~/.swarm) and --json.
-`)
 }

@@ -21,19 +21,7 @@ import (
 // no wakes: those are the daemon's alone, under its cooldown and budget,
 // and must not start inside a live session or die with it). Logs go to
 // stderr or --log-file: stdout carries MCP.
-func cmdMCP(ctx context.Context, g globals, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	f, pos, err := parseFlags(args, map[string]bool{"channel": true})
-	if err != nil {
-		return err
-	}
-	for k := range f {
-		if k != "channel" {
-			return usagef("mcp: unknown flag --%s", k)
-		}
-	}
-	if len(pos) > 0 {
-		return usagef("mcp takes no positional arguments")
-	}
+func cmdMCP(ctx context.Context, g globals, f flagMap, stdin io.Reader, stdout, stderr io.Writer) error {
 	opts := mcp.Options{Channel: f["channel"] == "true"}
 	log, closeLog, err := g.logger(stderr)
 	if err != nil {

@@ -94,7 +94,9 @@ func Handler(n *node.Node, log zerolog.Logger) http.Handler {
 		case err == nil:
 			reply(w, 200, res)
 		case node.IsUser(err):
-			reply(w, 400, map[string]string{"error": err.Error()})
+			// The kind travels so the CLI's exit code does not depend
+			// on whether a daemon ran the operation.
+			reply(w, 400, map[string]string{"error": err.Error(), "kind": string(node.KindOf(err))})
 		default:
 			log.Error().Err(err).Str("op", r.PathValue("name")).Msg("operation failed")
 			reply(w, 500, map[string]string{"error": err.Error()})
@@ -150,10 +152,10 @@ func (c *Client) Call(ctx context.Context, name string, args map[string]any) (js
 		return nil, err
 	}
 	if resp.StatusCode != 200 {
-		var e struct{ Error string }
+		var e struct{ Error, Kind string }
 		_ = json.Unmarshal(out, &e)
 		if resp.StatusCode == 400 {
-			return nil, &node.UserError{Msg: e.Error}
+			return nil, &node.UserError{Msg: e.Error, Kind: node.Kind(e.Kind)}
 		}
 		return nil, fmt.Errorf("daemon: %s", e.Error)
 	}

@@ -110,7 +110,7 @@ func textInbox(ms []node.InboxMessage) string {
 			mark = "*"
 		}
 		// Peer text is shown quoted: it is data from the named sender.
-		fmt.Fprintf(&b, "%s %s %s [%s] %s: %q\n", mark, m.ID, m.Received, m.Swarm, inboxMeta(m), m.Body)
+		fmt.Fprintf(&b, "%s %s %s [%s] %s: %q\n", mark, m.ID, textTime(m.Received), m.Swarm, inboxMeta(m), m.Body)
 	}
 	return strings.TrimRight(b.String(), "\n")
 }
