@@ -59,6 +59,9 @@ type Config struct {
 	// address may send per minute before its envelopes are refused
 	// unverified; default 32.
 	BadSigBudget int `json:"bad_sig_budget,omitempty"`
+
+	// Ext holds the sections of extensions (configext.go), by name.
+	Ext map[string]json.RawMessage `json:"-"`
 }
 
 // AngieSettings are the site options `swarm angie config` regenerates

@@ -28,6 +28,11 @@ import (
 type Options struct {
 	Log   zerolog.Logger
 	Serve bool // bind the peer API; false for a one-shot CLI node
+	// Daemon: this process is the long-lived node (`swarm serve`).
+	// Extensions run work that must outlive a session only here.
+	Daemon bool
+	// Ext are options for extensions by name (tests point them at fakes).
+	Ext map[string]any
 	Wake  WakeOptions
 	// RootCAs for peers with real certificates (tests); nil = system roots.
 	Client transport.ClientOptions
@@ -73,6 +78,9 @@ type Node struct {
 	badSigWindow time.Duration // the budget's period; 0 is a minute
 	syncing      sync.Map      // swarm ID -> time of last catch-up pull
 	events       *broadcaster
+	ext          extensions
+	extOpts      map[string]any
+	daemon       bool
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -147,6 +155,11 @@ func Open(home string, o Options) (*Node, error) {
 	n.arrival = n.lastArrival()
 	n.loadVerified()
 	n.out = newOutbox(n)
+	n.daemon, n.extOpts = o.Daemon, o.Ext
+	if err := n.startExtensions(); err != nil {
+		n.Close()
+		return nil, err
+	}
 	if o.Serve {
 		srv, err := transport.Listen(cfg.Listen, n.PeerHandler(), transport.ListenOptions{Certs: certs, NoQUIC: cfg.NoQUIC, ResetKey: resetKey(id), Log: o.Log})
 		if err != nil {
@@ -169,6 +182,16 @@ func Open(home string, o Options) (*Node, error) {
 	return n, nil
 }
 
+// Go runs f in the background until the node closes; ctx ends when it
+// does, and Close waits for f (bounded).
+func (n *Node) Go(f func(ctx context.Context)) { n.loop(func() { f(n.ctx) }) }
+
+// Daemon reports whether this node is the long-lived daemon.
+func (n *Node) Daemon() bool { return n.daemon }
+
+// ExtOptions returns the options given for extension name (nil if none).
+func (n *Node) ExtOptions(name string) any { return n.extOpts[name] }
+
 func (n *Node) loop(f func()) {
 	n.wg.Add(1)
 	go func() { defer n.wg.Done(); f() }()
@@ -185,6 +208,7 @@ func (n *Node) Close() error {
 			err = n.server.Shutdown(ctx)
 			cancel()
 		}
+		err = errors.Join(err, n.closeExtensions())
 		n.cancel()
 		// Background work ends once it sees closed; a store stuck on a
 		// failing disk must not hold shutdown for ever (DESIGN §5).

@@ -38,6 +38,9 @@ func (n *Node) peerMux() http.Handler {
 	if h := n.webhookHandler(); h != nil {
 		mux.Handle("POST /github/webhook", h)
 	}
+	for pattern, h := range n.extRoutes() {
+		mux.Handle(pattern, h)
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if allow := allowedMethod(r.URL.Path); allow != "" {
 			w.Header().Set("Allow", allow)
