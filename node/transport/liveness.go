@@ -185,8 +185,10 @@ func (w *stallWatch) gotConn(info httptrace.GotConnInfo) {
 		if over {
 			return
 		}
-		w.cancel(errStalled)
+		// Closed first: the request's retry must not find it still open
+		// in http3's pool.
 		conn.CloseWithError(quic.ApplicationErrorCode(http3.ErrCodeNoError), stallMsg)
+		w.cancel(errStalled)
 	})
 }
 
