@@ -219,7 +219,13 @@ func stallLimit(s quic.ConnectionStats) time.Duration {
 // we do not know; the new handshake tells which).
 func newConnMayHelp(err error) bool {
 	var reset *quic.StatelessResetError
+	return errors.As(err, &reset) || stalled(err)
+}
+
+// stalled: the request's connection went silent, seen by its own watch or
+// by that of another request on the same connection, which closed it.
+func stalled(err error) bool {
 	var app *quic.ApplicationError
-	return errors.As(err, &reset) || errors.Is(err, errStalled) ||
+	return errors.Is(err, errStalled) ||
 		errors.As(err, &app) && !app.Remote && app.ErrorMessage == stallMsg
 }

@@ -442,7 +442,7 @@ func unreachable(err error) bool {
 	var ito *quic.IdleTimeoutError
 	var send *sendError
 	var op *net.OpError
-	return errors.As(err, &hto) || errors.As(err, &ito) || errors.Is(err, errStalled) ||
+	return errors.As(err, &hto) || errors.As(err, &ito) || stalled(err) ||
 		errors.As(err, &send) || errors.As(err, &op)
 }
 
