@@ -39,6 +39,10 @@ func TestWakeRunsClaude(t *testing.T) {
 	if h["status"] != "ok" || h["session_id"] == "" || h["trigger"] != "direct" {
 		t.Fatalf("wake history: %v", h)
 	}
+	// The text history shows the session's own last word.
+	if text := swarm(t, b.home, "wake", "history"); !strings.Contains(text, "exit 0") || !strings.Contains(text, "\n    result: Done.") {
+		t.Errorf("wake history text lacks the outcome:\n%s", text)
+	}
 	var msgs []map[string]any
 	if err := json.Unmarshal([]byte(swarm(t, a.home, "inbox", "--json")), &msgs); err != nil {
 		t.Fatal(err)
