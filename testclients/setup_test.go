@@ -112,3 +112,51 @@ func TestClaudeSetupPortableProject(t *testing.T) {
 		t.Fatalf("the model's swarm_inbox did not return machine 2's inbox: %q\n%s", results, out)
 	}
 }
+
+// TestClaudeSetupUserScope: `swarm claude setup --scope user` registers
+// `swarm mcp` through Claude Code itself (no --home for the default home)
+// and allows the swarm tools in the user's settings: `claude mcp list`
+// shows it connected from any directory, a `claude -p` there calls
+// swarm_inbox without a prompt, and a second setup changes nothing.
+func TestClaudeSetupUserScope(t *testing.T) {
+	needClients(t)
+	user := t.TempDir()
+	bin := filepath.Join(user, "bin")
+	os.MkdirAll(bin, 0o755)
+	for name, target := range map[string]string{"swarm": swarmBin, "claude": filepath.Join(binDir, "claude")} {
+		if err := os.Symlink(target, filepath.Join(bin, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := startDaemonAt(t, filepath.Join(user, ".swarm"), "a.test")
+	swarm(t, a.home, "create", "--name", "dev-team")
+	api := &fakeMessagesAPI{toolName: "mcp__swarm__swarm_inbox", input: map[string]any{}}
+	srv := api.start(t)
+	env := claudeEnv(t, user, "ANTHROPIC_BASE_URL="+srv.URL, "SWARM_HOME=", "PATH="+bin+":"+os.Getenv("PATH"))
+	anywhere := filepath.Join(user, "somewhere")
+	os.MkdirAll(anywhere, 0o755)
+
+	out, err := run(t, 2*time.Minute, env, anywhere, filepath.Join(bin, "swarm"), "claude", "setup", "--scope", "user")
+	if err != nil || !strings.Contains(out, "written   claude mcp (user scope)") || !strings.Contains(out, "updated   "+filepath.Join(user, ".claude", "settings.json")) {
+		t.Fatalf("setup --scope user: %v\n%s", err, out)
+	}
+	list, err := run(t, 2*time.Minute, env, anywhere, filepath.Join(bin, "claude"), "mcp", "list")
+	if err != nil || !regexp.MustCompile(`(?m)^swarm: swarm mcp - .*Connected`).MatchString(list) {
+		t.Fatalf("claude mcp list: %v\n%s", err, list)
+	}
+	out, err = run(t, 3*time.Minute, env, anywhere, filepath.Join(bin, "claude"), "-p", "Inbox?", "--output-format", "stream-json", "--verbose", "--model", "claude-sonnet-4-5")
+	if err != nil || strings.Contains(out, "permission_denied") {
+		t.Fatalf("claude -p: %v\n%s", err, out)
+	}
+	api.mu.Lock()
+	results := strings.Join(api.results, "\n")
+	api.mu.Unlock()
+	// The node's answer for an empty inbox, not Claude Code's refusal.
+	if !strings.Contains(results, "no messages") || strings.Contains(results, "haven't granted") {
+		t.Fatalf("swarm_inbox did not run: %q", results)
+	}
+	again, err := run(t, 2*time.Minute, env, anywhere, filepath.Join(bin, "swarm"), "claude", "setup", "--scope", "user")
+	if err != nil || !strings.Contains(again, "unchanged claude mcp (user scope)") || strings.Contains(again, "written") || strings.Contains(again, "updated") {
+		t.Fatalf("second setup --scope user: %v\n%s", err, again)
+	}
+}
