@@ -143,7 +143,7 @@ func addSetupCommands(root *cobra.Command, g *globals, stdin io.Reader, stdout, 
 	})
 	c.Flags().String("project", "", "the project directory (default .)")
 	c.Flags().String("scope", "", "project (default) or user")
-	c.Flags().String("swarm-bin", "", "the swarm binary the entries run (default this one)")
+	c.Flags().String("swarm-bin", "", "the command the entries run (default swarm, found on PATH)")
 	_ = c.RegisterFlagCompletionFunc("scope", cobra.FixedCompletions([]cobra.Completion{"project", "user"}, cobra.ShellCompDirectiveNoFileComp))
 
 	hk := group(root, "hook")
