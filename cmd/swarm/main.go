@@ -369,7 +369,7 @@ func runLocal(ctx context.Context, g globals, op *ops.Op, raw map[string]any, st
 		return nil, err
 	}
 	defer closeLog()
-	conn, err := attach(ctx, g, attachOpts{command: op.CLI}, log)
+	conn, err := attach(ctx, g, attachOpts{command: op.CLI, notice: stderr}, log)
 	if err != nil {
 		return nil, err
 	}

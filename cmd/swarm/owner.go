@@ -54,6 +54,9 @@ type attachOpts struct {
 	command string        // the command's name, for `swarm serve`'s and `swarm stop`'s messages
 	serve   bool          // run in-process: serve the peer API as well (swarm mcp)
 	wait    time.Duration // bound on waiting for a socket; 0 is socketWait
+	// notice, when set, is told that a daemon was started (a CLI's
+	// stderr: a background process should not appear unannounced).
+	notice io.Writer
 }
 
 // nodeConn is a command's way to the node: the local API of the process
@@ -100,7 +103,7 @@ func attach(ctx context.Context, g globals, o attachOpts, log zerolog.Logger) (*
 	if noDaemon() {
 		return openInProcess(ctx, home, o, log)
 	}
-	c, err := ensureDaemon(ctx, home, o.wait, log)
+	c, err := ensureDaemon(ctx, home, o.wait, o.notice, log)
 	if err != nil {
 		return nil, err
 	}
@@ -139,7 +142,7 @@ func (r *reattacher) Call(ctx context.Context, op string, args map[string]any) (
 	if noDaemon() {
 		nc, err = waitSocket(ctx, filepath.Join(r.home, node.SocketFile), r.o.wait, nil)
 	} else {
-		nc, err = ensureDaemon(ctx, r.home, r.o.wait, r.log)
+		nc, err = ensureDaemon(ctx, r.home, r.o.wait, r.o.notice, r.log)
 	}
 	if err != nil {
 		return nil, err
@@ -230,7 +233,7 @@ func lockedError(home string) error {
 // ensureDaemon returns a client of the daemon of home, starting one when
 // no process serves the socket. The lock file makes concurrent starters
 // take turns: the first starts the daemon, the others find its socket.
-func ensureDaemon(ctx context.Context, home string, bound time.Duration, log zerolog.Logger) (*localapi.Client, error) {
+func ensureDaemon(ctx context.Context, home string, bound time.Duration, notice io.Writer, log zerolog.Logger) (*localapi.Client, error) {
 	sock := filepath.Join(home, node.SocketFile)
 	unlock, err := lockFile(ctx, filepath.Join(home, daemonLockFile), bound+5*time.Second)
 	if err != nil {
@@ -240,12 +243,16 @@ func ensureDaemon(ctx context.Context, home string, bound time.Duration, log zer
 	if c, err := localapi.Dial(sock); err == nil {
 		return c, nil
 	}
-	exited, err := startDaemon(home)
+	pid, exited, err := startDaemon(home)
 	if err != nil {
 		return nil, err
 	}
-	log.Info().Str("home", home).Msg("started the daemon")
-	return waitSocket(ctx, sock, bound, exited)
+	log.Info().Str("home", home).Int("pid", pid).Msg("started the daemon")
+	c, err := waitSocket(ctx, sock, bound, exited)
+	if err == nil && notice != nil {
+		fmt.Fprintf(notice, "swarm: started the daemon for %s (pid %d, log %s); `swarm stop` ends it\n", home, pid, filepath.Join(home, daemonLogFile))
+	}
+	return c, err
 }
 
 // lockFile takes an exclusive flock on path, waiting at most bound.
@@ -277,21 +284,21 @@ func lockFile(ctx context.Context, path string, bound time.Duration) (func(), er
 // (no terminal's hangup or Ctrl-C reaches it), stdin /dev/null, output to
 // HOME/daemon.log (0600), the environment it needs (daemonEnv). exited
 // yields once it ends.
-func startDaemon(home string) (<-chan struct{}, error) {
+func startDaemon(home string) (int, <-chan struct{}, error) {
 	exe, err := os.Executable()
 	if err != nil {
-		return nil, fmt.Errorf("start the daemon: %w", err)
+		return 0, nil, fmt.Errorf("start the daemon: %w", err)
 	}
 	logPath := filepath.Join(home, daemonLogFile)
 	lf, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("start the daemon: %w", err)
+		return 0, nil, fmt.Errorf("start the daemon: %w", err)
 	}
 	defer lf.Close()
 	_ = lf.Chmod(0o600) // an older file may have been made looser
 	cfg, err := node.LoadConfig(home)
 	if err != nil {
-		return nil, err
+		return 0, nil, err
 	}
 	cmd := exec.Command(exe, "--home", home, "serve")
 	cmd.Stdout, cmd.Stderr = lf, lf // stdin nil: /dev/null
@@ -299,11 +306,11 @@ func startDaemon(home string) (<-chan struct{}, error) {
 	cmd.Env = append(daemonEnv(os.Environ(), cfg), autostartEnv+"=1")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start the daemon (%s): %w", exe, err)
+		return 0, nil, fmt.Errorf("start the daemon (%s): %w", exe, err)
 	}
 	exited := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(exited) }() // reaped while this process lives
-	return exited, nil
+	return cmd.Process.Pid, exited, nil
 }
 
 // waitSocket waits (at most bound) until the socket answers. exited, when
