@@ -434,7 +434,7 @@ func cmdStop(ctx context.Context, g globals, args []string, stdout io.Writer) er
 	if err != nil {
 		return err
 	}
-	if err := waitReleased(ctx, home, 30*time.Second); err != nil {
+	if err := waitReleased(ctx, home, o.PID, 30*time.Second); err != nil {
 		return err
 	}
 	return stopReport(stdout, g.json, home, o.PID, fmt.Sprintf("stopped the daemon of %s (pid %d)", home, o.PID))
@@ -448,12 +448,19 @@ func stopReport(w io.Writer, asJSON bool, home string, pid int, text string) err
 	return err
 }
 
-// waitReleased waits until no process holds the store: badger's flock on
-// the data directory is free (the daemon closed its store and exited).
-func waitReleased(ctx context.Context, home string, bound time.Duration) error {
+// waitReleased waits until the daemon pid let go of the store: badger's
+// flock on the data directory is free, or another process serves the
+// home by now (an open `swarm mcp` starts a daemon again at its next
+// call).
+func waitReleased(ctx context.Context, home string, pid int, bound time.Duration) error {
 	dir := filepath.Join(home, node.DataDir)
 	deadline := time.Now().Add(bound)
 	for {
+		if c, err := localapi.Dial(filepath.Join(home, node.SocketFile)); err == nil {
+			if o, err := c.Owner(ctx); err == nil && o.PID != pid {
+				return nil
+			}
+		}
 		f, err := os.Open(dir)
 		if err != nil {
 			return nil // no store at all: nothing holds it

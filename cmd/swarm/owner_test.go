@@ -90,9 +90,9 @@ func (h *ownerHome) must(env []string, args ...string) string {
 
 // mcpClient launches `swarm --home H mcp` under mcp-go's stdio client, as
 // Claude Code does, and initialises the session.
-func (h *ownerHome) mcpClient() *client.Client {
+func (h *ownerHome) mcpClient(env ...string) *client.Client {
 	h.t.Helper()
-	c, err := client.NewStdioMCPClient(h.exe, ownerEnv(noDaemonEnv+"="), "--home", h.home, "--log-level", "warn", "mcp")
+	c, err := client.NewStdioMCPClient(h.exe, ownerEnv(append([]string{noDaemonEnv + "="}, env...)...), "--home", h.home, "--log-level", "warn", "mcp")
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -171,6 +171,21 @@ func TestOwnerMCPFirstThenEveryoneAttaches(t *testing.T) {
 	if n := strings.Count(string(log), `"message":"serving"`); n != 1 {
 		t.Errorf("%d daemons served this home; want exactly 1:\n%s", n, log)
 	}
+
+	// swarm stop with both sessions open: their next calls start one
+	// daemon again, and nothing fails.
+	if out := h.must(nil, "stop"); !strings.Contains(out, "stopped the daemon") {
+		t.Fatalf("swarm stop: %s", out)
+	}
+	for _, m := range []*client.Client{m1, m2} {
+		if out := callTool(t, m, "swarm_status", nil); !strings.Contains(out, "a.test") {
+			t.Errorf("swarm_status after swarm stop: %s", out)
+		}
+	}
+	log, _ = os.ReadFile(filepath.Join(h.home, daemonLogFile))
+	if n := strings.Count(string(log), `"message":"serving"`); n != 2 {
+		t.Errorf("%d daemons served this home in all; want 2 (one before swarm stop, one after):\n%s", n, log)
+	}
 }
 
 // TestOwnerCallerGitHubToken: a daemon started without a GitHub token
@@ -236,5 +251,36 @@ func TestOwnerCallerGitHubToken(t *testing.T) {
 		if strings.Contains(s, token) {
 			t.Fatalf("the token is shown:\n%s", s)
 		}
+	}
+}
+
+// TestOwnerOptOutServesSocket: with SWARM_NO_DAEMON=1, `swarm mcp` runs
+// the node in its own process and serves the socket while it lives: the
+// CLI attaches (with or without the opt-out), `swarm serve` and `swarm
+// stop` name it rather than fight it, and when it ends it leaves the
+// home free, with no daemon started.
+func TestOwnerOptOutServesSocket(t *testing.T) {
+	h := newOwnerHome(t, swarmExe(t), "a.test")
+	m := h.mcpClient(noDaemonEnv + "=1")
+	callTool(t, m, "swarm_create", map[string]any{"name": "team"})
+	for _, env := range [][]string{nil, {noDaemonEnv + "=1"}} {
+		if out := h.must(env, "list"); !strings.Contains(out, "team") {
+			t.Errorf("list with env %v: %s", env, out)
+		}
+	}
+	for _, args := range [][]string{{"serve"}, {"stop"}} {
+		_, err := h.run(nil, "", args...)
+		if err == nil || !strings.Contains(err.Error(), "`swarm mcp` (pid ") || !strings.Contains(err.Error(), "exit status 2") {
+			t.Errorf("swarm %s beside the opt-out swarm mcp: %v; want exit 2 naming it", args[0], err)
+		}
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(h.home, node.SocketFile)); err == nil {
+		t.Error("the socket outlived the swarm mcp that served it")
+	}
+	if _, err := os.Stat(filepath.Join(h.home, daemonLogFile)); err == nil {
+		t.Error("a daemon was started although every process opted out or attached")
 	}
 }
