@@ -15,6 +15,7 @@ import (
 
 	"github.com/agent-swarm/agent-swarm/github/fakegithub"
 	"github.com/agent-swarm/agent-swarm/node"
+	"github.com/agent-swarm/agent-swarm/node/wake"
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
 )
@@ -282,5 +283,26 @@ func TestOwnerOptOutServesSocket(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(h.home, daemonLogFile)); err == nil {
 		t.Error("a daemon was started although every process opted out or attached")
+	}
+}
+
+// TestDaemonEnv: an auto-started daemon gets what it needs of the
+// starting command's environment and nothing else.
+func TestDaemonEnv(t *testing.T) {
+	cfg := &node.Config{
+		GitHub: &node.GitHubSettings{WebhookSecretEnv: "MY_HOOK_SECRET"},
+		Wake:   &wake.Config{Env: []string{"AWS_PROFILE", "FIXED=1"}},
+	}
+	base := []string{
+		"PATH=/bin", "HOME=/home/u", "LC_ALL=C", "ANTHROPIC_API_KEY=k", "CLAUDE_CONFIG_DIR=/c",
+		"SWARM_FOO=1", "GITHUB_TOKEN=t", "GH_CONFIG_DIR=/g", "MY_HOOK_SECRET=s", "AWS_PROFILE=p", "SSL_CERT_FILE=/ca", "SWARM_GITHUB_WEBHOOK_SECRET=w",
+		// not passed:
+		"SWARM_HOME=/elsewhere", "SWARM_WAKE=1", "SWARM_NO_DAEMON=1", "SWARM_AUTOSTARTED=1",
+		"AWS_SECRET_ACCESS_KEY=x", "OPENAI_API_KEY=y", "FIXED=2", "GHOST=1",
+	}
+	got := strings.Join(daemonEnv(base, cfg), " ")
+	want := "PATH=/bin HOME=/home/u LC_ALL=C ANTHROPIC_API_KEY=k CLAUDE_CONFIG_DIR=/c SWARM_FOO=1 GITHUB_TOKEN=t GH_CONFIG_DIR=/g MY_HOOK_SECRET=s AWS_PROFILE=p SSL_CERT_FILE=/ca SWARM_GITHUB_WEBHOOK_SECRET=w"
+	if got != want {
+		t.Errorf("daemon environment:\n got %s\nwant %s", got, want)
 	}
 }
