@@ -30,6 +30,9 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	// Each test starts the daemons it needs and stops them; no command
+	// here may leave one running in the background (docs/cli.md).
+	os.Setenv("SWARM_NO_DAEMON", "1")
 	wd, _ := os.Getwd()
 	binDir = filepath.Join(wd, "node_modules", ".bin")
 	tmp, err := os.MkdirTemp("", "swarm-clients-")

@@ -10,11 +10,11 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/agent-swarm/agent-swarm/mcp"
 	"github.com/agent-swarm/agent-swarm/node"
-	"github.com/agent-swarm/agent-swarm/node/localapi"
 	"github.com/rs/zerolog"
 )
 
@@ -29,23 +29,23 @@ const (
 	hookInboxLimit  = 200
 )
 
-// caller reaches the node: the daemon over the local API, or the node
-// opened in this process for this one command.
-func caller(g globals, log zerolog.Logger) (mcp.Caller, func(), error) {
-	if c, err := localapi.Dial(filepath.Join(g.home, node.SocketFile)); err == nil {
-		return c, func() {}, nil
-	}
-	n, err := node.Open(g.home, node.Options{Log: log})
+// caller reaches the node for a hook: its owner over the local API (the
+// daemon, started if need be), or with SWARM_NO_DAEMON=1 the node opened
+// in this process for this one command. It waits less than other
+// commands for a socket: Claude Code gives a hook 10 s in all.
+func caller(ctx context.Context, g globals, log zerolog.Logger) (mcp.Caller, func(), error) {
+	conn, err := attach(ctx, g, attachOpts{command: "hook", wait: hookSocketWait}, log)
 	if err != nil {
 		return nil, nil, err
 	}
-	return mcp.NodeCaller{Node: n}, func() { n.Close() }, nil
+	return conn, conn.Close, nil
 }
 
 // cmdHook is a Claude Code hook command: it prints the unread messages as
 // additional context, framed as untrusted text from verified senders, and
-// marks them read. A hook must never block the user's prompt: faults exit
-// 1 (Claude Code reports them and carries on), never 2.
+// marks them read. A hook must never fail the user's session: when the
+// node is unavailable (or anything else goes wrong) it prints nothing,
+// exits 0 and logs why (hookLog).
 func cmdHook(ctx context.Context, g globals, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) != 1 || (args[0] != "session-start" && args[0] != "user-prompt-submit") {
 		return usagef("hook needs session-start or user-prompt-submit")
@@ -60,18 +60,33 @@ func cmdHook(ctx context.Context, g globals, args []string, stdin io.Reader, std
 		// read here would hide them from its swarm_inbox {unread: true}.
 		return nil
 	}
-	err := hookRun(ctx, g, event, stdout, stderr)
-	if err != nil {
-		return hookFault{err}
+	if err := hookRun(ctx, g, event, stdout, stderr); err != nil {
+		hookLog(g, stderr, args[0], err)
 	}
 	return nil
 }
 
-// hookFault keeps a hook's failure from looking like a user mistake
-// (exit 2 would block the prompt in UserPromptSubmit).
-type hookFault struct{ err error }
+// hookLog records why a hook added nothing. Claude Code shows an exit-0
+// hook's stderr only in verbose mode, so the line also goes to
+// HOME/hook.log (0600) when the home is a directory: where a user looks
+// when messages do not reach a session.
+func hookLog(g globals, stderr io.Writer, which string, err error) {
+	line := fmt.Sprintf("%s swarm hook %s: nothing added: %s\n", time.Now().UTC().Format(time.RFC3339),
+		which, strings.ReplaceAll(err.Error(), "\n", " "))
+	fmt.Fprint(stderr, line)
+	if st, serr := os.Stat(g.home); serr != nil || !st.IsDir() {
+		return
+	}
+	f, ferr := os.OpenFile(filepath.Join(g.home, hookLogFile), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if ferr != nil {
+		return
+	}
+	defer f.Close()
+	_, _ = f.WriteString(line)
+}
 
-func (h hookFault) Error() string { return "hook: " + h.err.Error() }
+// hookLogFile is where hooks log, inside the home.
+const hookLogFile = "hook.log"
 
 func hookRun(ctx context.Context, g globals, event string, stdout, stderr io.Writer) error {
 	log, closeLog, err := g.logger(stderr)
@@ -79,7 +94,7 @@ func hookRun(ctx context.Context, g globals, event string, stdout, stderr io.Wri
 		return err
 	}
 	defer closeLog()
-	c, done, err := caller(g, log)
+	c, done, err := caller(ctx, g, log)
 	if err != nil {
 		return err
 	}

@@ -68,6 +68,13 @@ listen and advertise later.`,
 	c.Flags().Bool("mcp-allow-remote", false, "allow --mcp-listen on a non-loopback address")
 
 	add(root, &cobra.Command{
+		Use:   "stop",
+		Short: "Stop the daemon and wait until it has released the store (the first command that needs the node starts it again)",
+		Args:  cobra.NoArgs,
+		RunE:  func(cmd *cobra.Command, _ []string) error { return cmdStop(cmd.Context(), *g, nil, stdout) },
+	})
+
+	add(root, &cobra.Command{
 		Use:   "demo",
 		Short: "Three nodes on loopback through every operation, then exit",
 		RunE:  func(cmd *cobra.Command, _ []string) error { return cmdDemo(cmd.Context(), *g, stdout, stderr) },
