@@ -38,7 +38,7 @@ var wakeOps = []*Op{
 			pSwarm,
 			{Name: "from", Kind: String, Help: "the sender's domain"},
 			{Name: "priority", Kind: String, Enum: wire.Priorities, Help: "low, normal, high or urgent"},
-			{Name: "thread", Kind: String, Help: "thread ID"},
+			{Name: "thread", Kind: String, Help: "thread name or ID"},
 			{Name: "direct", Kind: Bool, Help: "a direct message to this agent"},
 			{Name: "event", Kind: String, Enum: wake.SystemEvents, Help: "a system event instead of a message"},
 		},
