@@ -113,10 +113,10 @@ func shortID(tx *store.Tx, id string) (string, error) {
 // cutHex is the start of id holding h hex digits.
 func cutHex(id string, h int) string {
 	for i := 0; i < len(id); i++ {
+		if h == 0 {
+			return id[:i]
+		}
 		if id[i] != '-' {
-			if h == 0 {
-				return id[:i]
-			}
 			h--
 		}
 	}

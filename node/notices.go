@@ -85,6 +85,13 @@ func (n *Node) noticeLog(swarmID string) {
 		}
 		now := n.now()
 		for _, nt := range n.logNotices(st, done) {
+			// Its ID comes from the record: one told before is not told again.
+			if had, err := hasPrefix(tx, store.Key("i", nt.id, "")); err != nil || had {
+				if err != nil {
+					return err
+				}
+				continue
+			}
 			arrival++
 			m := wire.Message{V: wire.Version, ID: nt.id, Swarm: swarmID, From: n.cfg.Domain, To: n.cfg.Domain,
 				Type: wire.TypeSystem, Event: nt.event, Created: now.UnixMilli(), Expires: now.Add(n.window.MaxTTL).UnixMilli(), Priority: nt.priority(), Body: nt.body}
@@ -102,6 +109,13 @@ func (n *Node) noticeLog(swarmID string) {
 		n.arrival = arrival
 		n.events.Notify()
 	}
+}
+
+// hasPrefix reports whether any key starts with p.
+func hasPrefix(tx *store.Tx, p []byte) (bool, error) {
+	found := false
+	err := tx.Scan(p, nil, func([]byte, func(any) error) (bool, error) { found = true; return false, nil })
+	return found, err
 }
 
 // noticeAll runs noticeLog for every swarm: at Open, for what a crash or
