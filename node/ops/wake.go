@@ -53,7 +53,7 @@ var wakeOps = []*Op{
 				s = "would wake (" + d.Rule + "): " + d.Reason
 			}
 			if d.NotTill != "" {
-				s += ", not before " + d.NotTill
+				s += ", not before " + humanTime(d.NotTill)
 			}
 			return s
 		}),
@@ -211,7 +211,7 @@ func textWakeHistory(rs []wake.Record) string {
 	}
 	var b strings.Builder
 	for _, r := range rs {
-		fmt.Fprintf(&b, "%s  %-8s %-20s %d msg, exit %d, %.1fs", r.Started, r.Status, r.Group, len(r.Messages), r.Exit, float64(r.DurationMs)/1000)
+		fmt.Fprintf(&b, "%s  %-8s %-20s %d msg, exit %d, %.1fs", humanTime(r.Started), r.Status, r.Group, len(r.Messages), r.Exit, float64(r.DurationMs)/1000)
 		if r.CostUSD > 0 {
 			fmt.Fprintf(&b, ", $%.4f", r.CostUSD)
 		}
