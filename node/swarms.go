@@ -145,8 +145,8 @@ type SwarmInfo struct {
 }
 
 // info describes a swarm; one this node left is shown as it last knew
-// it, without this node (DESIGN: a leaver hears no more records, so its
-// copy of the log may still name it).
+// it, without this node: a node that left hears no more records, so its
+// copy of the log may still name it.
 func (n *Node) info(s *swarm) SwarmInfo {
 	members := len(s.state.Members)
 	if _, in := s.state.Member(n.key()); in && s.local.Left {
