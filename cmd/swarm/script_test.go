@@ -126,10 +126,17 @@ func cmdJSONLen(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
-// jsonfield VAR KEY: sets VAR to the string field KEY of the JSON object on stdout.
+// jsonfield VAR KEY: sets VAR to the string field KEY of the JSON object on
+// stdout (of an array of objects: of its last one).
 func cmdJSONField(ts *testscript.TestScript, neg bool, args []string) {
 	var v map[string]any
-	ts.Check(json.Unmarshal([]byte(ts.ReadFile("stdout")), &v))
+	out := []byte(ts.ReadFile("stdout"))
+	var list []map[string]any
+	if json.Unmarshal(out, &list) == nil && len(list) > 0 {
+		v = list[len(list)-1]
+	} else {
+		ts.Check(json.Unmarshal(out, &v))
+	}
 	ts.Setenv(args[0], fmt.Sprint(v[args[1]]))
 }
 

@@ -39,7 +39,7 @@ var wakeOps = []*Op{
 			pSwarm,
 			{Name: "from", Kind: String, Help: "the sender's domain"},
 			{Name: "priority", Kind: String, Enum: wire.Priorities, Help: "low, normal, high or urgent"},
-			{Name: "thread", Kind: String, Help: "thread ID"},
+			{Name: "thread", Kind: String, Help: "thread name or ID"},
 			{Name: "direct", Kind: Bool, Help: "a direct message to this agent"},
 			{Name: "event", Kind: String, Enum: wake.SystemEvents, Help: "a system event instead of a message"},
 		},
@@ -54,7 +54,7 @@ var wakeOps = []*Op{
 				s = "would wake (" + d.Rule + "): " + d.Reason
 			}
 			if d.NotTill != "" {
-				s += ", not before " + d.NotTill
+				s += ", not before " + textTime(d.NotTill)
 			}
 			return s
 		}),

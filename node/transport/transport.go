@@ -87,7 +87,7 @@ func Listen(addr string, h http.Handler, o ListenOptions) (*Server, error) {
 	if !o.NoQUIC {
 		udp, err := net.ListenPacket("udp", addr)
 		if err != nil {
-			return nil, fmt.Errorf("listen udp %s: %w", addr, err)
+			return nil, err // it says "listen udp ADDR: …" itself
 		}
 		// TCP takes the port UDP got, so an address ending in :0 still
 		// yields one port for both.
@@ -114,7 +114,7 @@ func Listen(addr string, h http.Handler, o ListenOptions) (*Server, error) {
 		if s.udp != nil {
 			s.udp.Close()
 		}
-		return nil, fmt.Errorf("listen tcp %s: %w", tcpAddr, err)
+		return nil, err // it says "listen tcp ADDR: …" itself
 	}
 	s.ln, s.addr = &limitListener{Listener: ln, c: s.tcpConns}, ln.Addr().String()
 	tcpTLS := tlsConf.Clone()
@@ -179,7 +179,7 @@ func listenPlain(addr string, h http.Handler, o ListenOptions) (*Server, error) 
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("listen tcp %s: %w", addr, err)
+		return nil, err // it says "listen tcp ADDR: …" itself
 	}
 	s := newServer(o, 1)
 	s.tcpConns.perIP = 0
