@@ -43,9 +43,14 @@ func TestWakeRunsClaude(t *testing.T) {
 	if text := swarm(t, b.home, "wake", "history"); !strings.Contains(text, "exit 0") || !strings.Contains(text, "\n    result: Done.") {
 		t.Errorf("wake history text lacks the outcome:\n%s", text)
 	}
-	var msgs []map[string]any
-	if err := json.Unmarshal([]byte(swarm(t, a.home, "inbox", "--json")), &msgs); err != nil {
+	var all, msgs []map[string]any
+	if err := json.Unmarshal([]byte(swarm(t, a.home, "inbox", "--json")), &all); err != nil {
 		t.Fatal(err)
+	}
+	for _, m := range all {
+		if m["local"] != true { // the node's own notices (b joined) aside
+			msgs = append(msgs, m)
+		}
 	}
 	if len(msgs) != 1 || msgs[0]["from"] != "b.test" || msgs[0]["body"] != "on it: reviewing PR 7" {
 		t.Fatalf("A's inbox after B's wake: %v", msgs)
