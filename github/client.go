@@ -57,6 +57,18 @@ func NewClient(token, baseURL string, httpClient *http.Client) (*Client, error) 
 	if strings.TrimSpace(token) == "" {
 		return nil, ErrNoToken
 	}
+	return makeClient(token, baseURL, httpClient)
+}
+
+// NewCallerClient makes a client with no token of its own, for a daemon
+// that has none: each request is made with the token of the command it
+// runs for (WithToken); one without fails with ErrNoToken before it
+// reaches GitHub.
+func NewCallerClient(baseURL string, httpClient *http.Client) (*Client, error) {
+	return makeClient("", baseURL, httpClient)
+}
+
+func makeClient(token, baseURL string, httpClient *http.Client) (*Client, error) {
 	c := &Client{token: token}
 	hc := &http.Client{Timeout: 30 * time.Second}
 	if httpClient != nil {
@@ -68,7 +80,10 @@ func NewClient(token, baseURL string, httpClient *http.Client) (*Client, error) 
 		base = http.DefaultTransport
 	}
 	hc.Transport = rateRecorder{next: base, c: c}
-	g := gh.NewClient(hc).WithAuthToken(token)
+	g := gh.NewClient(hc)
+	if token != "" {
+		g = g.WithAuthToken(token)
+	}
 	if baseURL != "" {
 		u, err := url.Parse(baseURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -93,6 +108,10 @@ func (c *Client) Login(ctx context.Context) (string, error) {
 	c.mu.Unlock()
 	if l != "" {
 		return l, nil
+	}
+	if t := CallerToken(ctx); t != "" && t != c.token {
+		// A caller's token may be another user's: not this client's login.
+		ctx = context.WithValue(ctx, callerKey{}, "")
 	}
 	u, _, err := c.gh.Users.Get(ctx, "")
 	if err != nil {
@@ -119,8 +138,21 @@ type rateRecorder struct {
 }
 
 func (r rateRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	// The calling command's token, when it brought one, replaces the
+	// client's own (set by go-github's auth transport around this one).
+	caller := CallerToken(req.Context())
+	if caller == "" && r.c.token == "" {
+		return nil, ErrNoToken
+	}
+	if caller != "" && caller != r.c.token {
+		req = req.Clone(req.Context())
+		req.Header.Set("Authorization", "Bearer "+caller)
+	}
 	resp, err := r.next.RoundTrip(req)
 	if err != nil {
+		if caller != "" && strings.Contains(err.Error(), caller) {
+			err = errors.New(strings.ReplaceAll(err.Error(), caller, "[redacted]"))
+		}
 		return resp, err
 	}
 	h := resp.Header

@@ -51,6 +51,10 @@ type Queue struct {
 	limitUntil time.Time // a rate limit applies to every write, not just the head
 	nextAt     time.Time
 	lastErr    string
+	// tokens: the token of the command that queued a write, by write ID,
+	// in memory only (never in the store): the write is made with it
+	// while this process runs, with the client's own after a restart.
+	tokens map[string]string
 }
 
 // QueueStatus reports the queue for operators.
@@ -84,12 +88,17 @@ func NewQueue(st *store.Store, c *Client, log zerolog.Logger, o QueueOptions) *Q
 		o.ResetSlack = time.Second
 	}
 	return &Queue{st: st, c: c, log: log.With().Str("component", "github-queue").Logger(), o: o,
-		wake: make(chan struct{}, 1)}
+		wake: make(chan struct{}, 1), tokens: map[string]string{}}
 }
 
 // Enqueue stores w durably and returns its ID. Invalid writes are refused
 // here rather than failing later in the worker.
-func (q *Queue) Enqueue(w Write) (string, error) {
+func (q *Queue) Enqueue(w Write) (string, error) { return q.EnqueueFor(context.Background(), w) }
+
+// EnqueueFor is Enqueue for the command whose token ctx carries
+// (WithToken): the write is made with that token.
+func (q *Queue) EnqueueFor(ctx context.Context, w Write) (string, error) {
+	token := CallerToken(ctx)
 	w.Step, w.Sent, w.Attempts, w.NextAt, w.LastError = 0, false, 0, time.Time{}, ""
 	if err := w.Validate(); err != nil {
 		return "", err
@@ -107,9 +116,13 @@ func (q *Queue) Enqueue(w Write) (string, error) {
 		if err := tx.Put([]byte(keySeq), seq); err != nil {
 			return err
 		}
+		// Known before the commit, so the worker never sees the write
+		// without its token.
+		q.setToken(w.ID, token)
 		return tx.Put([]byte(prefixQueue+w.ID), w)
 	})
 	if err != nil {
+		q.setToken(w.ID, "")
 		return "", fmt.Errorf("github: queue write: %w", err)
 	}
 	q.Wake()
@@ -217,7 +230,22 @@ func (q *Queue) save(w *Write) error {
 	return q.st.Update(func(tx *store.Tx) error { return tx.Put([]byte(prefixQueue+w.ID), w) })
 }
 
+// setToken records (or, for "", forgets) the token a write is made with.
+func (q *Queue) setToken(id, token string) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if token == "" {
+		delete(q.tokens, id)
+		return
+	}
+	q.tokens[id] = token
+}
+
 func (q *Queue) attempt(ctx context.Context, w Write) {
+	q.mu.Lock()
+	token := q.tokens[w.ID]
+	q.mu.Unlock()
+	ctx = WithToken(ctx, token)
 	w.Attempts++
 	log := q.log.With().Str("write", w.ID).Str("kind", w.Kind).Str("repo", w.Repo).Int("issue", w.Issue).Logger()
 	res, err := q.c.execute(ctx, &w, q.save)
@@ -257,10 +285,11 @@ func (q *Queue) attempt(ctx context.Context, w Write) {
 	q.saveLogged(&w, log)
 }
 
-// retryable errors may pass later unchanged: network, 5xx, and auth (the
-// operator may fix the token; the write should not be lost meanwhile).
+// retryable errors may pass later unchanged: network, 5xx, and auth or
+// no token at all (the operator may fix the token; the write should not
+// be lost meanwhile).
 func retryable(err error) bool {
-	return uncertain(err) || errors.Is(err, ErrUnauthorized) || errors.Is(err, ErrForbidden)
+	return uncertain(err) || errors.Is(err, ErrUnauthorized) || errors.Is(err, ErrForbidden) || errors.Is(err, ErrNoToken)
 }
 
 func (q *Queue) backoff(attempt int) time.Duration {
@@ -292,6 +321,7 @@ func (q *Queue) finish(w Write, res Result, failed error, log zerolog.Logger) {
 		log.Error().Err(err).Msg("remove finished write")
 		return
 	}
+	q.setToken(w.ID, "")
 	if failed != nil {
 		log.Warn().Err(failed).Msg("write given up")
 	} else {

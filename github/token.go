@@ -23,11 +23,55 @@ type TokenSource struct {
 	Run func(ctx context.Context, name string, args ...string) ([]byte, error)
 }
 
-// Token resolves the token from the process environment and gh.
+// Token resolves the token: the calling command's (WithToken), else this
+// process's environment and gh.
 func Token(ctx context.Context) (string, error) { return TokenSource{}.Token(ctx) }
 
-// Token tries GITHUB_TOKEN, then GH_TOKEN, then `gh auth token`.
+// callerKey is the context key of the calling command's token.
+type callerKey struct{}
+
+// WithToken returns ctx carrying the token of the command an operation
+// runs for (a CLI or `swarm mcp` attached to the daemon). Token and the
+// Client prefer it over the daemon's own, so the caller's GITHUB_TOKEN
+// is the one used even when the daemon was started without one. ""
+// leaves ctx as it is.
+func WithToken(ctx context.Context, token string) context.Context {
+	if token = strings.TrimSpace(token); token == "" {
+		return ctx
+	}
+	return context.WithValue(ctx, callerKey{}, token)
+}
+
+// CallerToken is the token WithToken put in ctx, or "".
+func CallerToken(ctx context.Context) string {
+	t, _ := ctx.Value(callerKey{}).(string)
+	return t
+}
+
+// EnvToken is this process's token from the environment alone
+// (GITHUB_TOKEN, then GH_TOKEN): what a command hands to the daemon.
+// gh is not asked here: the daemon, same user and HOME, asks it itself.
+func EnvToken() string {
+	for _, name := range []string{"GITHUB_TOKEN", "GH_TOKEN"} {
+		if t := strings.TrimSpace(os.Getenv(name)); t != "" {
+			return t
+		}
+	}
+	return ""
+}
+
+// Token tries the calling command's token (WithToken), GITHUB_TOKEN,
+// GH_TOKEN, then `gh auth token`.
 func (s TokenSource) Token(ctx context.Context) (string, error) {
+	if t := CallerToken(ctx); t != "" {
+		return t, nil
+	}
+	return s.Own(ctx)
+}
+
+// Own is this process's own token, ignoring any caller's in ctx:
+// GITHUB_TOKEN, GH_TOKEN, then `gh auth token`.
+func (s TokenSource) Own(ctx context.Context) (string, error) {
 	getenv := s.Getenv
 	if getenv == nil {
 		getenv = os.Getenv

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 )
 
 func TestTokenResolution(t *testing.T) {
@@ -52,5 +53,91 @@ func TestTokenResolution(t *testing.T) {
 				t.Fatal("gh ran although the environment had a token")
 			}
 		})
+	}
+}
+
+// TestCallerTokenFirst: the calling command's token (WithToken) comes
+// before the process's own; Own ignores it; "" adds nothing.
+func TestCallerTokenFirst(t *testing.T) {
+	src := TokenSource{Getenv: func(k string) string { return map[string]string{"GITHUB_TOKEN": "own"}[k] }}
+	for _, tc := range []struct {
+		name, caller, want string
+	}{
+		{"caller's first", "caller", "caller"},
+		{"blank caller ignored", "  ", "own"},
+		{"none", "", "own"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := WithToken(context.Background(), tc.caller)
+			if got, err := src.Token(ctx); err != nil || got != tc.want {
+				t.Errorf("Token = %q, %v; want %q", got, err, tc.want)
+			}
+			if got, _ := src.Own(ctx); got != "own" {
+				t.Errorf("Own = %q; want the process's own", got)
+			}
+		})
+	}
+}
+
+// TestClientUsesCallerToken: a request made for a caller carries the
+// caller's token, on a client with a wrong token of its own and on one
+// with none; with no token at all nothing is sent and the error says so.
+// A write queued for a caller is made with the caller's token.
+func TestClientUsesCallerToken(t *testing.T) {
+	f := newFake(t)
+	f.CreateIssue(testRepo, "octo", "a task", "", "status:ready")
+	ctx := context.Background()
+	callerCtx := WithToken(ctx, testToken)
+	withWrong := newClient(t, f, "ghp_someoneelse")
+	noOwn, err := NewCallerClient(f.URL, f.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		c    *Client
+		ctx  context.Context
+		want error
+	}{
+		{"caller's token over a wrong own", withWrong, callerCtx, nil},
+		{"wrong own alone", withWrong, ctx, ErrUnauthorized},
+		{"caller's token, no own", noOwn, callerCtx, nil},
+		{"no token at all", noOwn, ctx, ErrNoToken},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := f.Requests()
+			ts, err := tc.c.ListTasks(tc.ctx, testRepo, "ready")
+			if !errors.Is(err, tc.want) || (tc.want == nil && len(ts) != 1) {
+				t.Fatalf("ListTasks = %d tasks, %v; want error %v", len(ts), err, tc.want)
+			}
+			if errors.Is(tc.want, ErrNoToken) && f.Requests() != before {
+				t.Error("a request without any token reached GitHub")
+			}
+		})
+	}
+
+	q := NewQueue(openStore(t, t.TempDir()), noOwn, testLog(t), QueueOptions{})
+	qctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go q.Run(qctx)
+	if _, err := q.EnqueueFor(callerCtx, Write{Kind: WriteCreate, Repo: testRepo, Task: &TaskSpec{Title: "queued for a caller"}}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "the queued write is made with the caller's token", func() bool {
+		for _, is := range f.Issues(testRepo) {
+			if is.Title == "queued for a caller" {
+				return true
+			}
+		}
+		return false
+	})
+	if q.Status().Pending != 0 {
+		t.Error("the write is still pending after it was made")
+	}
+	q.mu.Lock()
+	left := len(q.tokens)
+	q.mu.Unlock()
+	if left != 0 {
+		t.Errorf("%d caller tokens kept after their writes were done", left)
 	}
 }

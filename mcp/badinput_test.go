@@ -197,7 +197,7 @@ func TestBadInputFaces(t *testing.T) {
 		{"very long recipient domain", "send", map[string]any{"swarm": "mine", "body": "x", "to": long}, "invalid agent name"},
 		{"very long domain to mute", "mute", map[string]any{"agent": long}, "invalid agent name"},
 		{"domain with control characters to mute", "mute", map[string]any{"agent": "a.test\r\nx"}, "invalid agent name"},
-		{"thread that is not a message id", "send", map[string]any{"swarm": "mine", "body": "x", "thread": "../../etc"}, "thread: invalid id"},
+		{"thread that is neither a name nor a message id", "send", map[string]any{"swarm": "mine", "body": "x", "thread": "../../etc"}, `invalid thread "../../etc"`},
 		{"delivery of a path trick", "delivery", map[string]any{"id": "../../data"}, "invalid id"},
 		{"read of a path trick", "read", map[string]any{"ids": []any{"../x"}}, "invalid id"},
 		{"deeply nested list", "read", map[string]any{"ids": nestList(500)}, "want a list of strings"},

@@ -106,6 +106,10 @@ func (n *Node) reconcileBots() {
 		return
 	}
 	l, err := n.githubLayer(n.ctx)
+	if err == nil && !l.own {
+		// Tokens of commands come and go with them; a bot runs for good.
+		err = Userf("%v (the daemon has none of its own; commands' tokens serve only their calls)", github.ErrNoToken)
+	}
 	if err != nil {
 		if n.bots.why == "" {
 			n.log.Warn().Err(err).Msg("github sync bot cannot run")

@@ -27,7 +27,10 @@ type InboxArgs struct {
 // InboxMessage is a message as shown to a user or a model. Body is peer
 // text: untrusted data, never instructions.
 type InboxMessage struct {
-	ID      string `json:"id"`
+	ID string `json:"id"`
+	// ShortID is the shortest start of ID that names this message alone
+	// here (at least 8 hex digits): read, delivery and --reply-to take it.
+	ShortID string `json:"short_id,omitempty"`
 	Swarm   string `json:"swarm"`
 	SwarmID string `json:"swarm_id"`
 	From    string `json:"from"`
@@ -116,9 +119,16 @@ func (n *Node) inboxView() (inboxView, error) {
 }
 
 func (v inboxView) muted(it *InboxItem) bool {
+	key := it.Key
+	if it.Local {
+		if it.About == "" {
+			return false // about this node itself, or a fork: always shown
+		}
+		key = it.About
+	}
 	_, ms := v.mutes["s/"+it.Msg.Swarm]
-	_, ma := v.mutes["a/"+it.Key]
-	return (ms || ma) && !it.Local
+	_, ma := v.mutes["a/"+key]
+	return ms || ma
 }
 
 func (v inboxView) show(it *InboxItem, read bool) InboxMessage {
@@ -162,7 +172,7 @@ func (n *Node) Inbox(a InboxArgs) ([]InboxMessage, error) {
 	out := []InboxMessage{}
 	err = n.st.View(func(tx *store.Tx) error {
 		// Newest first, so Limit keeps the latest; reversed below.
-		return tx.ScanReverse([]byte("a/"), func(k []byte, dec func(any) error) (bool, error) {
+		if err := tx.ScanReverse([]byte("a/"), func(k []byte, dec func(any) error) (bool, error) {
 			if len(k) != 10 {
 				return true, nil
 			}
@@ -194,12 +204,26 @@ func (n *Node) Inbox(a InboxArgs) ([]InboxMessage, error) {
 			}
 			out = append(out, v.show(&it, read))
 			return len(out) < a.Limit, nil
-		})
+		}); err != nil {
+			return err
+		}
+		return shortIDs(tx, out)
 	})
 	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
 		out[i], out[j] = out[j], out[i]
 	}
 	return out, err
+}
+
+// shortIDs fills in each message's ShortID.
+func shortIDs(tx *store.Tx, ms []InboxMessage) error {
+	for i := range ms {
+		var err error
+		if ms[i].ShortID, err = shortID(tx, ms[i].ID); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // swarmFilter resolves an optional swarm reference to its ID.
@@ -217,9 +241,10 @@ func (n *Node) swarmFilter(ref string) (string, error) {
 }
 
 // arrivalOf is the latest arrival number of a message ID in the inbox.
-func (n *Node) arrivalOf(id string) (uint64, error) {
-	if err := wire.ValidID(id); err != nil {
-		return 0, Userf("after: %v", err)
+func (n *Node) arrivalOf(ref string) (uint64, error) {
+	id, err := n.resolveID("after", ref, "in the inbox", inInbox)
+	if err != nil {
+		return 0, err
 	}
 	var arr []uint64
 	if err := n.st.View(func(tx *store.Tx) (err error) { arr, err = arrivalsOf(tx, id); return err }); err != nil {
@@ -241,6 +266,19 @@ func (n *Node) swarmNames() map[string]string {
 	return m
 }
 
+// resolveIDs resolves inbox message IDs or prefixes of them.
+func (n *Node) resolveIDs(refs []string) ([]string, error) {
+	out := make([]string, len(refs))
+	for i, r := range refs {
+		id, err := n.resolveID("", r, "in the inbox", inInbox)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = id
+	}
+	return out, nil
+}
+
 // Read marks messages read: the given IDs, or with all, every message
 // (of one swarm, if given). It returns how many it marked.
 func (n *Node) Read(ids []string, all bool, swarm string) (int, error) {
@@ -256,14 +294,13 @@ func (n *Node) Read(ids []string, all bool, swarm string) (int, error) {
 	} else if len(ids) == 0 {
 		return 0, Userf("say which messages to mark read (IDs), or all")
 	}
-	for _, id := range ids {
-		if err := wire.ValidID(id); err != nil {
-			return 0, Userf("%v", err)
-		}
+	ids, err := n.resolveIDs(ids)
+	if err != nil {
+		return 0, err
 	}
 	marked := 0
 	// Essential: marking read must work near a full disk (store doc).
-	err := n.st.UpdateEssential(func(tx *store.Tx) error {
+	err = n.st.UpdateEssential(func(tx *store.Tx) error {
 		marked = 0
 		cs := newCounters(tx)
 		for _, id := range ids {
@@ -319,11 +356,11 @@ func (n *Node) Delete(a DeleteArgs) (int, error) {
 	if a.Swarm != "" && !a.All {
 		return 0, Userf("--swarm goes with --all")
 	}
-	for _, id := range a.IDs {
-		if err := wire.ValidID(id); err != nil {
-			return 0, Userf("%v", err)
-		}
+	ids, err := n.resolveIDs(a.IDs)
+	if err != nil {
+		return 0, err
 	}
+	a.IDs = ids
 	swarmID, err := n.swarmFilter(a.Swarm)
 	if err != nil {
 		return 0, err
@@ -558,7 +595,7 @@ func (n *Node) arrivedAfter(swarm string, from uint64) ([]InboxMessage, uint64, 
 	out := []InboxMessage{}
 	last := from
 	err = n.st.View(func(tx *store.Tx) error {
-		return tx.Scan([]byte("a/"), arrivalKey(from), func(k []byte, dec func(any) error) (bool, error) {
+		if err := tx.Scan([]byte("a/"), arrivalKey(from), func(k []byte, dec func(any) error) (bool, error) {
 			if len(k) != 10 {
 				return true, nil
 			}
@@ -576,7 +613,10 @@ func (n *Node) arrivedAfter(swarm string, from uint64) ([]InboxMessage, uint64, 
 			}
 			out = append(out, v.show(&it, read))
 			return len(out) < 100, nil
-		})
+		}); err != nil {
+			return err
+		}
+		return shortIDs(tx, out)
 	})
 	return out, last, err
 }

@@ -8,10 +8,12 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"github.com/quic-go/quic-go"
 	"net/http"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/agent-swarm/agent-swarm/node/identity"
@@ -153,6 +155,7 @@ func Open(home string, o Options) (*Node, error) {
 		return nil, err
 	}
 	n.arrival = n.lastArrival()
+	n.noticeAll() // what a crash or a one-shot command left untold
 	n.loadVerified()
 	n.out = newOutbox(n)
 	n.daemon, n.extOpts = o.Daemon, o.Ext
@@ -164,6 +167,9 @@ func Open(home string, o Options) (*Node, error) {
 		srv, err := transport.Listen(cfg.Listen, n.PeerHandler(), transport.ListenOptions{Certs: certs, NoQUIC: cfg.NoQUIC, ResetKey: resetKey(id), Log: o.Log})
 		if err != nil {
 			n.Close()
+			if errors.Is(err, syscall.EADDRINUSE) {
+				err = fmt.Errorf("%w (another process holds this port; \"listen\" in %s names it)", err, filepath.Join(home, ConfigFile))
+			}
 			return nil, err
 		}
 		n.server = srv

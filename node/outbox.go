@@ -507,13 +507,14 @@ func (n *Node) nameDeliveries(ds []Delivery) {
 
 // deliveries reads the per-recipient status of a sent message, without
 // names.
-func (n *Node) deliveries(id string) ([]Delivery, error) {
-	if err := wire.ValidID(id); err != nil {
-		return nil, Userf("%v", err)
+func (n *Node) deliveries(ref string) ([]Delivery, error) {
+	id, err := n.resolveID("", ref, "was sent by this node", inSent)
+	if err != nil {
+		return nil, err
 	}
 	out := []Delivery{}
 	found := false
-	err := n.st.View(func(tx *store.Tx) error {
+	err = n.st.View(func(tx *store.Tx) error {
 		ok, err := tx.Has(store.Key("m", id))
 		if err != nil {
 			return err

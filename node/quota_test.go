@@ -82,7 +82,7 @@ func TestQuotaStopsAFlood(t *testing.T) {
 	})
 
 	// The victim reads, marks read, deletes and sends.
-	if got := len(must[[]InboxMessage](t)(a.Inbox(InboxArgs{Unread: true, Limit: 1000}))); got != 17 {
+	if got := len(fromPeers(must[[]InboxMessage](t)(a.Inbox(InboxArgs{Unread: true, Limit: 1000})))); got != 17 {
 		t.Fatalf("a has %d unread, want 17", got)
 	}
 	if c := must[int](t)(a.Read(ids[:2], false, "")); c != 2 {
@@ -156,14 +156,14 @@ func TestReserveKeepsTheEssentials(t *testing.T) {
 	if r.Status != wire.Rejected || !r.Retry || !strings.Contains(r.Reason, "low on disk space") {
 		t.Fatalf("a peer message below the reserve: %+v", r)
 	}
-	if got := len(must[[]InboxMessage](t)(a.Inbox(InboxArgs{}))); got != 2 {
+	if got := len(fromPeers(must[[]InboxMessage](t)(a.Inbox(InboxArgs{})))); got != 2 {
 		t.Fatalf("inbox holds %d, want 2", got)
 	}
 	must[int](t)(a.Read([]string{first.ID}, false, ""))
 	if c := must[int](t)(a.Delete(DeleteArgs{IDs: []string{second.ID}})); c != 1 {
 		t.Fatalf("deleted %d", c)
 	}
-	msgs := must[[]InboxMessage](t)(a.Inbox(InboxArgs{}))
+	msgs := fromPeers(must[[]InboxMessage](t)(a.Inbox(InboxArgs{})))
 	if len(msgs) != 1 || !msgs[0].Read {
 		t.Fatalf("after read and delete: %+v", msgs)
 	}

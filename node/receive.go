@@ -21,6 +21,10 @@ type InboxItem struct {
 	Key      string       `json:"key"`     // the sender's key: who it is
 	Gap      uint64       `json:"gap,omitempty"`
 	Local    bool         `json:"local,omitempty"` // a notice from this node itself
+	// About is the key of the agent a notice tells of: a mute of that
+	// agent hides it as it hides the agent's messages. Empty for notices
+	// about this node itself and forks, which no mute hides.
+	About string `json:"about,omitempty"`
 }
 
 func arrivalKey(n uint64) []byte {

@@ -52,6 +52,14 @@ func (n *Node) Send(ctx context.Context, a SendArgs) (SendResult, error) {
 	if a.TTL < 0 || a.TTL > n.window.MaxTTL {
 		return SendResult{}, Userf("ttl %s is outside (0, %s]", a.TTL, n.window.MaxTTL)
 	}
+	if a.ReplyTo != "" {
+		// The message answered is one this node received or sent.
+		id, err := n.resolveID("reply_to", a.ReplyTo, "in the inbox or among the messages sent", inAny)
+		if err != nil {
+			return SendResult{}, err
+		}
+		a.ReplyTo = id
+	}
 	n.mu.Lock()
 	s, err := n.live(a.Swarm)
 	if err != nil {

@@ -144,11 +144,18 @@ type SwarmInfo struct {
 	Fork string `json:"fork,omitempty"`
 }
 
+// info describes a swarm; one this node left is shown as it last knew
+// it, without this node: a node that left hears no more records, so its
+// copy of the log may still name it.
 func (n *Node) info(s *swarm) SwarmInfo {
+	members := len(s.state.Members)
+	if _, in := s.state.Member(n.key()); in && s.local.Left {
+		members--
+	}
 	return SwarmInfo{
 		ID: s.state.ID, Name: s.state.Settings.Name, Master: s.state.Master,
 		MasterFingerprint: fingerprintOf(s.state.MasterKey()),
-		IsMaster:          n.isMaster(s), Members: len(s.state.Members),
+		IsMaster:          n.isMaster(s) && !s.local.Left, Members: members,
 		Head: s.state.Head.Index, Repo: s.state.Settings.Repo,
 		Left: s.local.Left, Reason: s.local.Reason, Fork: s.local.Fork,
 	}
@@ -216,6 +223,9 @@ func (n *Node) Create(a CreateArgs) (SwarmInfo, error) {
 		if err := tx.Put(logKey(st.ID, 0), sg); err != nil {
 			return err
 		}
+		if err := tx.Put(noticeKey(st.ID), st.Head.Index); err != nil {
+			return err
+		}
 		return tx.Put(store.Key("w", st.ID), s.local)
 	}); err != nil {
 		return SwarmInfo{}, err
@@ -272,6 +282,8 @@ func (n *Node) appendRecord(s *swarm, rec wire.Record, extra func(*store.Tx) err
 	}
 	s.state = next
 	n.out.kick(recipients, msg.ID)
+	id := next.ID
+	n.loop(func() { n.noticeLog(id) }) // a join or a leave this node recorded for another
 	return nil
 }
 
@@ -436,6 +448,10 @@ func (n *Node) Join(ctx context.Context, token string) (SwarmInfo, error) {
 			if err := tx.Put(logKey(st.ID, uint64(i)), r); err != nil {
 				return err
 			}
+		}
+		// What happened before this node joined is history, not news.
+		if err := tx.Put(noticeKey(st.ID), st.Head.Index); err != nil {
+			return err
 		}
 		return tx.Put(store.Key("w", st.ID), s.local)
 	}); err != nil {
@@ -631,7 +647,7 @@ func (n *Node) Members(ref string) ([]MemberInfo, error) {
 		return nil, err
 	}
 	ms := s.state.Sorted()
-	master, leaving, swarmID := s.state.MasterKey(), s.local.Leaving, s.state.ID
+	master, leaving, swarmID, left := s.state.MasterKey(), s.local.Leaving, s.state.ID, s.local.Left
 	clash := n.clashes()
 	n.mu.Unlock()
 	mutes, err := n.mutes()
@@ -640,6 +656,9 @@ func (n *Node) Members(ref string) ([]MemberInfo, error) {
 	}
 	out := make([]MemberInfo, 0, len(ms))
 	for _, m := range ms {
+		if left && m.Key == n.key() {
+			continue // a node that left is no member, whatever its last copy of the log says
+		}
 		who := n.sender(m.Domain, m.Key, clash)
 		mi := MemberInfo{Domain: m.Domain, Fingerprint: who.Fingerprint, SwarmID: swarmID, Identity: who.Identity, Clash: who.Clash,
 			Addr: m.Addr, Master: m.Key == master, Self: m.Key == n.key(), Leaving: leaving[m.Key]}
@@ -701,6 +720,7 @@ func (n *Node) applyRecords(swarmID string, recs []wire.Signed) (int, error) {
 		go n.verifyMembers()
 	}
 	n.systemEvents(next.Settings.Name, next.Records[from:])
+	n.loop(func() { n.noticeLog(swarmID) })
 	n.kickBots() // a link or a master change may start or stop a bot
 	n.log.Info().Str("swarm", swarmID).Uint64("head", next.Head.Index).Int("new", added).Msg("membership log advanced")
 	return added, err

@@ -37,9 +37,14 @@ func (n *Node) ghSettings() GitHubSettings {
 }
 
 // ghLayer is the GitHub client and its durable write queue, made on
-// first use (a node that never touches GitHub needs no token).
+// first use (a node that never touches GitHub needs no token). Calls use
+// the token of the command they run for when it brought one (the ctx of
+// an operation, github.WithToken), else the node's own. A node with no
+// token of its own (a daemon started without one) still serves callers
+// that bring theirs; own says which it is (the sync bot needs one).
 type ghLayer struct {
 	client  *github.Client
+	own     bool
 	queue   *github.Queue
 	mu      sync.Mutex
 	waiters map[string]chan ghOutcome
@@ -54,21 +59,30 @@ type ghOutcome struct {
 func (n *Node) githubLayer(ctx context.Context) (*ghLayer, error) {
 	n.ghMu.Lock()
 	defer n.ghMu.Unlock()
+	caller := github.CallerToken(ctx)
 	if n.gh != nil {
+		if !n.gh.own && caller == "" {
+			return nil, Userf("%v", github.ErrNoToken)
+		}
 		return n.gh, nil
 	}
-	tok, err := github.Token(ctx)
-	if errors.Is(err, github.ErrNoToken) {
+	tok, err := github.TokenSource{}.Own(ctx)
+	if errors.Is(err, github.ErrNoToken) && caller == "" {
 		return nil, Userf("%v", err)
 	}
-	if err != nil {
+	if err != nil && !errors.Is(err, github.ErrNoToken) {
 		return nil, err
 	}
-	c, err := github.NewClient(tok, n.ghSettings().APIURL, nil)
+	var c *github.Client
+	if tok != "" {
+		c, err = github.NewClient(tok, n.ghSettings().APIURL, nil)
+	} else {
+		c, err = github.NewCallerClient(n.ghSettings().APIURL, nil)
+	}
 	if err != nil {
 		return nil, Userf("github: %v", err)
 	}
-	l := &ghLayer{client: c, waiters: map[string]chan ghOutcome{}}
+	l := &ghLayer{client: c, own: tok != "", waiters: map[string]chan ghOutcome{}}
 	l.queue = github.NewQueue(n.st, c, n.log, github.QueueOptions{
 		OnDone: func(w github.Write, r github.Result, err error) { n.writeDone(l, w, r, err) },
 	})
@@ -131,7 +145,7 @@ func (n *Node) taskWrite(ctx context.Context, swarmRef string, w github.Write, a
 	l.waiters[waiter] = ch
 	l.mu.Unlock()
 	defer func() { l.mu.Lock(); delete(l.waiters, waiter); l.mu.Unlock() }()
-	id, err := l.queue.Enqueue(w) // valid by now: an error is the store's
+	id, err := l.queue.EnqueueFor(ctx, w) // valid by now: an error is the store's
 	if err != nil {
 		return TaskResult{}, err
 	}
@@ -363,6 +377,9 @@ func (n *Node) GitHubStatusOf(ctx context.Context) (GitHubStatus, error) {
 		return st, nil
 	}
 	st.Token = "found"
+	if github.CallerToken(ctx) != "" {
+		st.Token = "found (this command's)"
+	}
 	q := l.queue.Status()
 	qs := &QueueSummary{Pending: q.Pending, GivenUp: q.Dead, LastError: q.LastError,
 		RateRemaining: q.Rate.Remaining, RateLimit: q.Rate.Limit}

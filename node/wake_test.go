@@ -181,3 +181,51 @@ func directWakeHome(t *testing.T, dir, gather, cooldown string) string {
 	}
 	return home
 }
+
+// TestWakeEnableNeedsClaude: turning wakes on, or naming another claude
+// while they are on, is refused (exit 2, settings unchanged) when that
+// claude cannot run here; with one on PATH or by absolute path it works,
+// and turning wakes off never needs one.
+func TestWakeEnableNeedsClaude(t *testing.T) {
+	bin := t.TempDir()
+	fake := filepath.Join(bin, "claude")
+	if err := os.WriteFile(fake, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	n, err := Open(scHome(t, "b.test"), Options{Log: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	on, off := true, false
+	str := func(s string) *string { return &s }
+	for _, tc := range []struct {
+		name    string
+		path    string
+		set     WakeSetArgs
+		wantErr string
+		enabled bool // after the step
+	}{
+		{"enable, no claude on PATH", t.TempDir(), WakeSetArgs{Enabled: &on}, `wakes not turned on: claude command "claude" is not on PATH`, false},
+		{"enable, a missing absolute claude", bin, WakeSetArgs{Enabled: &on, Claude: str(filepath.Join(bin, "nope"))}, "not an executable file", false},
+		{"enable, claude on PATH", bin, WakeSetArgs{Enabled: &on}, "", true},
+		{"while on, a relative claude", bin, WakeSetArgs{Claude: str("tools/claude")}, "give an absolute path", true},
+		{"while on, an absolute claude", t.TempDir(), WakeSetArgs{Claude: str(fake)}, "", true},
+		{"while on, other settings need no check", t.TempDir(), WakeSetArgs{Cooldown: str("5m")}, "", true},
+		{"disable never checks", t.TempDir(), WakeSetArgs{Enabled: &off, Claude: str("claude-missing")}, "", false},
+	} {
+		t.Setenv("PATH", tc.path)
+		_, err := n.WakeSet(tc.set)
+		if (err == nil) != (tc.wantErr == "") || (err != nil && (!strings.Contains(err.Error(), tc.wantErr) || !IsUser(err))) {
+			t.Errorf("%s: error %v, want %q (a user error)", tc.name, err, tc.wantErr)
+		}
+		w := must[WakeInfo](t)(n.WakeRules())
+		if w.Enabled != tc.enabled {
+			t.Errorf("%s: enabled %v after it, want %v", tc.name, w.Enabled, tc.enabled)
+		}
+	}
+	cfg := must[*Config](t)(LoadConfig(n.home))
+	if cfg.Wake.Claude != "claude-missing" || cfg.Wake.Cooldown != "5m" {
+		t.Errorf("saved wake settings %+v", cfg.Wake)
+	}
+}

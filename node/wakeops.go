@@ -14,6 +14,10 @@ type WakeInfo struct {
 	wake.Config
 	MCPConfig string `json:"mcp_config"` // what a woken session is given
 	Daemon    bool   `json:"daemon"`     // false: nothing wakes until swarm serve runs
+	// ClaudePath is the claude executable a wake would run, as this
+	// process finds it; ClaudeError says why none is found.
+	ClaudePath  string `json:"claude_path,omitempty"`
+	ClaudeError string `json:"claude_error,omitempty"`
 }
 
 // WakeRules shows the wake configuration.
@@ -31,7 +35,13 @@ func (n *Node) WakeRules() (WakeInfo, error) {
 		}
 		c.Env = env
 	}
-	return WakeInfo{Config: c, MCPConfig: filepath.Join(n.home, wakeMCPFile), Daemon: n.wake != nil}, nil
+	w := WakeInfo{Config: c, MCPConfig: filepath.Join(n.home, wakeMCPFile), Daemon: n.wake != nil}
+	if p, err := wake.FindClaude(c.Claude); err != nil {
+		w.ClaudeError = err.Error()
+	} else {
+		w.ClaudePath = p
+	}
+	return w, nil
 }
 
 // WakeSetArgs change wake settings; nil leaves a setting as it is.
@@ -51,9 +61,11 @@ type WakeSetArgs struct {
 }
 
 // WakeSet changes settings, checks them, saves the config and applies it
-// to the running engine.
+// to the running engine. Turning wakes on, or naming another claude while
+// they are on, needs a claude this process can run: a wake that can never
+// start would only fail later, unseen, at the first message.
 func (n *Node) WakeSet(a WakeSetArgs) (WakeInfo, error) {
-	return n.changeWake(func(c *wake.Config) {
+	return n.changeWake(func(c *wake.Config) error {
 		set := func(dst *string, v *string) {
 			if v != nil {
 				*dst = *v
@@ -87,6 +99,12 @@ func (n *Node) WakeSet(a WakeSetArgs) (WakeInfo, error) {
 		if a.Env != nil {
 			c.Env = *a.Env
 		}
+		if c.Enabled && ((a.Enabled != nil && *a.Enabled) || a.Claude != nil) {
+			if _, err := wake.FindClaude(c.Claude); err != nil {
+				return Userf("wakes not turned on: %v", err)
+			}
+		}
+		return nil
 	})
 }
 
@@ -101,7 +119,7 @@ func (n *Node) WakeAdd(r wake.Rule) (WakeInfo, error) {
 		}
 		r.Sender, r.SenderKey = m.Domain, fingerprintOf(m.Key)
 	}
-	return n.changeWake(func(c *wake.Config) { c.Rules = append(c.Rules, r) })
+	return n.changeWake(func(c *wake.Config) error { c.Rules = append(c.Rules, r); return nil })
 }
 
 // WakeRemove removes rule number i (from 1, as `swarm wake rules` shows).
@@ -110,17 +128,22 @@ func (n *Node) WakeRemove(i int) (WakeInfo, error) {
 	if i < 1 || i > len(c.Rules) {
 		return WakeInfo{}, Userf("no wake rule %d: there are %d (swarm wake rules lists them)", i, len(c.Rules))
 	}
-	return n.changeWake(func(c *wake.Config) { c.Rules = append(c.Rules[:i-1:i-1], c.Rules[i:]...) })
+	return n.changeWake(func(c *wake.Config) error { c.Rules = append(c.Rules[:i-1:i-1], c.Rules[i:]...); return nil })
 }
 
-func (n *Node) changeWake(f func(*wake.Config)) (WakeInfo, error) {
+// changeWake applies f to a copy of the wake settings and saves it; an
+// error from f or from the check leaves everything as it was.
+func (n *Node) changeWake(f func(*wake.Config) error) (WakeInfo, error) {
 	n.mu.Lock()
 	c := wake.Config{}
 	if n.cfg.Wake != nil {
 		c = *n.cfg.Wake
 		c.Rules = append([]wake.Rule(nil), c.Rules...)
 	}
-	f(&c)
+	if err := f(&c); err != nil {
+		n.mu.Unlock()
+		return WakeInfo{}, err
+	}
 	if _, err := c.Check(); err != nil {
 		n.mu.Unlock()
 		return WakeInfo{}, Userf("%v", err)

@@ -24,6 +24,7 @@
 //	ks/<swarm>[/<thread>]         Claude session id to resume for a wake group
 //	gh/...                        the GitHub layer's queue, cursors and dedupe (package github)
 //	qb/<swarm>[/<sender key>]     unread inbox bytes of a swarm, of one sender in it (quotas)
+//	sn/<swarm>                    log index through which membership records became inbox notices
 //
 // # Free space
 //

@@ -30,6 +30,9 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	// Each test starts the daemons it needs and stops them; no command
+	// here may leave one running in the background (docs/cli.md).
+	os.Setenv("SWARM_NO_DAEMON", "1")
 	wd, _ := os.Getwd()
 	binDir = filepath.Join(wd, "node_modules", ".bin")
 	tmp, err := os.MkdirTemp("", "swarm-clients-")
@@ -97,7 +100,13 @@ type daemon struct {
 // with MCP over HTTP on a loopback port; it stops it at cleanup.
 func startDaemon(t *testing.T, domain string, env ...string) *daemon {
 	t.Helper()
-	home := filepath.Join(t.TempDir(), domain)
+	return startDaemonAt(t, filepath.Join(t.TempDir(), domain), domain, env...)
+}
+
+// startDaemonAt is startDaemon with the home at a path of the test's
+// choosing (a user's default ~/.swarm, say).
+func startDaemonAt(t *testing.T, home, domain string, env ...string) *daemon {
+	t.Helper()
 	swarm(t, home, "init", "--domain", domain, "--listen", fmt.Sprintf("127.0.0.1:%d", freePort(t)))
 	mcpAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	cmd := exec.Command(swarmBin, "--home", home, "--log-file", filepath.Join(home, "serve.log"), "serve", "--mcp-listen", mcpAddr)

@@ -328,6 +328,9 @@ pace:
 				}
 				ids[m.ID] = true
 				pageIDs = append(pageIDs, m.ID)
+				if m.Local {
+					continue // the node's own notice (a daemon joined), not a peer's message
+				}
 				var s, i int
 				if n, _ := fmt.Sscanf(m.Body, "load d%d %d ", &s, &i); n != 2 || s < 0 || s >= loadDaemons || m.From != ds[s].domain {
 					unexpected++

@@ -44,8 +44,6 @@ func TestExitCodeOfEachKind(t *testing.T) {
 		{&node.UserError{Msg: "from the daemon", Kind: node.Unreachable}, 4, "unreachable"},
 		{node.Refusedf("the master refused"), 5, "refused"},
 		{errors.New("disk full"), 1, "fault"},
-		// A hook never exits 2 (that would block the user's prompt).
-		{hookFault{node.NotFoundf("no swarm node")}, 1, "fault"},
 	} {
 		var out bytes.Buffer
 		if code := fail(&out, c.err, true); code != c.code || !strings.Contains(out.String(), `"code":"`+c.name+`"`) {

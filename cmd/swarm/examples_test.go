@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"flag"
 	"os"
 	"os/exec"
@@ -57,31 +56,44 @@ func TestSystemdUnitVerifies(t *testing.T) {
 	}
 }
 
-// TestClaudeExamplesAreWhatSetupWrites: examples/claude holds what
-// `swarm claude setup` writes, for the default home and swarm on PATH.
+// TestClaudeExamplesAreWhatSetupWrites: examples/claude holds exactly the
+// files `swarm claude setup` writes into a project, for the default home
+// and swarm on PATH: the committed ones and settings.local.json.
 func TestClaudeExamplesAreWhatSetupWrites(t *testing.T) {
-	mcpFile, _ := json.MarshalIndent(map[string]any{"mcpServers": map[string]any{"swarm": mcpEntry("swarm", "")}}, "", "  ")
-	settings, _ := json.MarshalIndent(map[string]any{"hooks": map[string]any{
-		"SessionStart":     []any{hookEntry("swarm", "", "session-start")},
-		"UserPromptSubmit": []any{hookEntry("swarm", "", "user-prompt-submit")},
-	}}, "", "  ")
+	m := newSetupMachine(t, true, true)
+	m.node(".swarm")
+	proj := filepath.Join(m.user, "proj")
+	os.MkdirAll(proj, 0o755)
+	m.setup(nil, "--project", proj)
 	dir := filepath.Join("..", "..", "examples", "claude")
-	for name, want := range map[string][]byte{
-		".mcp.json":       append(mcpFile, '\n'),
-		"settings.json":   append(settings, '\n'),
-		"agents/swarm.md": []byte(swarmAgent),
-	} {
-		p := filepath.Join(dir, name)
-		if *updateExamples {
-			os.MkdirAll(filepath.Dir(p), 0o755)
-			os.WriteFile(p, want, 0o644)
+	if *updateExamples {
+		os.RemoveAll(dir)
+		os.CopyFS(dir, os.DirFS(proj))
+	}
+	files := func(root string) map[string]string {
+		out := map[string]string{}
+		filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !d.IsDir() {
+				b, _ := os.ReadFile(p)
+				rel, _ := filepath.Rel(root, p)
+				out[rel] = string(b)
+			}
+			return nil
+		})
+		return out
+	}
+	got, want := files(proj), files(dir)
+	for name, b := range got {
+		if want[name] != b {
+			t.Errorf("%s is stale or missing; rerun with -update-examples", filepath.Join(dir, name))
 		}
-		got, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if string(got) != string(want) {
-			t.Errorf("%s is stale; rerun with -update-examples", p)
+	}
+	for name := range want {
+		if _, ok := got[name]; !ok {
+			t.Errorf("%s is not written by setup; rerun with -update-examples", filepath.Join(dir, name))
 		}
 	}
 }

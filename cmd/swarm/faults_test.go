@@ -244,7 +244,9 @@ func countBodies(js []byte) (map[string]int, error) {
 	}
 	c := map[string]int{}
 	for _, m := range msgs {
-		c[m.Body]++
+		if !m.Local { // the node's own notices (a member joined) are not peer messages
+			c[m.Body]++
+		}
 	}
 	return c, nil
 }

@@ -167,16 +167,33 @@ func cmdServe(ctx context.Context, g globals, f flagMap, stderr io.Writer) error
 		return err
 	}
 	defer closeLog()
-	n, err := node.Open(g.home, node.Options{Log: log, Serve: true, Wake: node.WakeOptions{Run: true}})
+	sock := filepath.Join(g.home, node.SocketFile)
+	if c, err := localapi.Dial(sock); err == nil {
+		return alreadyServed(ctx, c, sock)
+	}
+	unlock, err := serveLock(ctx, g.home)
 	if err != nil {
 		return err
 	}
+	defer unlock()
+	if c, err := localapi.Dial(sock); err == nil { // started while this one waited for the lock
+		return alreadyServed(ctx, c, sock)
+	}
+	// Right after another command let go of the store, or while another
+	// owner starts, the store is briefly locked: wait, bounded.
+	n, c, err := openOrAttach(ctx, g.home, node.Options{Log: log, Serve: true, Wake: node.WakeOptions{Run: true}}, socketWait)
+	if err != nil {
+		return err
+	}
+	if c != nil {
+		return alreadyServed(ctx, c, sock)
+	}
 	defer n.Close()
-	sock := filepath.Join(g.home, node.SocketFile)
 	api, err := localapi.Listen(sock, n, log)
 	if err != nil {
 		return err
 	}
+	unlock() // commands waiting to start a daemon find this one now
 	if addr := f["mcp-listen"]; addr != "" {
 		stopMCP, err := serveMCPHTTP(g.home, addr, n, log)
 		if err != nil {
@@ -186,8 +203,11 @@ func cmdServe(ctx context.Context, g globals, f flagMap, stderr io.Writer) error
 	}
 	ready := filepath.Join(g.home, node.ReadyFile)
 	_ = os.WriteFile(ready, []byte(n.Addr()+"\n"), 0o600)
-	log.Info().Str("domain", n.Domain()).Str("addr", n.Addr()).Str("socket", sock).Msg("serving")
-	<-ctx.Done()
+	log.Info().Str("domain", n.Domain()).Str("addr", n.Addr()).Str("socket", sock).Int("pid", os.Getpid()).Msg("serving")
+	select {
+	case <-ctx.Done():
+	case <-api.Stopping(): // swarm stop
+	}
 	log.Info().Msg("shutting down")
 	os.Remove(ready)
 	sctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
@@ -216,18 +236,17 @@ func cmdOp(ctx context.Context, g globals, op *ops.Op, raw map[string]any, stdou
 }
 
 // callOp is the one boundary between the CLI and the node: an operation
-// and its raw arguments in, its JSON result out. It runs on the daemon
-// when one serves this home, else on a node opened for this command alone.
+// and its raw arguments in, its JSON result out. It runs on the node's
+// owner: the daemon (started if none serves this home), or with
+// SWARM_NO_DAEMON=1 a node opened for this command alone.
 func callOp(ctx context.Context, g globals, op *ops.Op, raw map[string]any, stderr io.Writer) (json.RawMessage, error) {
-	if c, derr := localapi.Dial(filepath.Join(g.home, node.SocketFile)); derr == nil {
-		return c.Call(ctx, op.Name, raw)
-	}
 	return runLocal(ctx, g, op, raw, stderr)
 }
 
-// runLocal opens the node for one command. Sends are durably queued; the
-// node tries to deliver for a few seconds and says what is left for the
-// daemon to deliver.
+// runLocal runs one operation through attach. When the node runs in this
+// process (SWARM_NO_DAEMON=1), sends are durably queued; the node tries to
+// deliver for a few seconds and says what is left for the daemon to
+// deliver.
 func runLocal(ctx context.Context, g globals, op *ops.Op, raw map[string]any, stderr io.Writer) (json.RawMessage, error) {
 	lvl := g.logLevel
 	if lvl == "info" {
@@ -239,22 +258,19 @@ func runLocal(ctx context.Context, g globals, op *ops.Op, raw map[string]any, st
 		return nil, err
 	}
 	defer closeLog()
-	n, err := node.Open(g.home, node.Options{Log: log})
-	if err != nil {
-		if strings.Contains(err.Error(), "Cannot acquire directory lock") {
-			return nil, node.Userf("the node's store is locked by a running daemon whose socket does not answer; stop it or wait")
-		}
-		return nil, err
-	}
-	defer n.Close()
-	res, err := ops.Call(ctx, n, op.Name, raw)
+	conn, err := attach(ctx, g, attachOpts{command: op.CLI, notice: stderr}, log)
 	if err != nil {
 		return nil, err
 	}
-	if op.Network {
-		if left := n.Flush(ctx, 5*time.Second); left > 0 {
+	defer conn.Close()
+	out, err := conn.Call(ctx, op.Name, raw)
+	if err != nil {
+		return nil, err
+	}
+	if conn.Node != nil && op.Network {
+		if left := conn.Node.Flush(ctx, 5*time.Second); left > 0 {
 			fmt.Fprintf(stderr, "swarm: %d deliveries still queued; `swarm serve` delivers them\n", left)
 		}
 	}
-	return json.Marshal(res)
+	return out, nil
 }

@@ -5,22 +5,22 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"path/filepath"
 	"time"
 
 	"github.com/agent-swarm/agent-swarm/mcp"
 	"github.com/agent-swarm/agent-swarm/node"
-	"github.com/agent-swarm/agent-swarm/node/localapi"
 	"github.com/mark3labs/mcp-go/server"
 	"github.com/rs/zerolog"
 )
 
-// cmdMCP speaks MCP on stdio. It attaches to the daemon over the local API
-// when one serves this home, else runs the node in this process (serving
-// the peer API, so peers can deliver while the session lasts, but running
-// no wakes: those are the daemon's alone, under its cooldown and budget,
-// and must not start inside a live session or die with it). Logs go to
-// stderr or --log-file: stdout carries MCP.
+// cmdMCP speaks MCP on stdio. It attaches to the node's owner over the
+// local API, starting the daemon when none serves this home; with
+// SWARM_NO_DAEMON=1 it runs the node in this process instead (serving the
+// peer API, so peers can deliver while the session lasts, and the local
+// socket, so other commands attach, but running no wakes: those are the
+// daemon's alone, under its cooldown and budget, and must not start
+// inside a live session or die with it). Logs go to stderr or
+// --log-file: stdout carries MCP.
 func cmdMCP(ctx context.Context, g globals, f flagMap, stdin io.Reader, stdout, stderr io.Writer) error {
 	opts := mcp.Options{Channel: f["channel"] == "true"}
 	log, closeLog, err := g.logger(stderr)
@@ -28,18 +28,16 @@ func cmdMCP(ctx context.Context, g globals, f flagMap, stdin io.Reader, stdout, 
 		return err
 	}
 	defer closeLog()
-	var caller mcp.Caller
-	if c, derr := localapi.Dial(filepath.Join(g.home, node.SocketFile)); derr == nil {
-		caller = c
-		log.Info().Msg("mcp: attached to the daemon")
+	conn, err := attach(ctx, g, attachOpts{command: "mcp", serve: true}, log) // in-process: no Wake.Run
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	caller := conn.Caller
+	if conn.Node != nil {
+		log.Info().Str("addr", conn.Node.Addr()).Msg("mcp: running the node in-process")
 	} else {
-		n, err := node.Open(g.home, node.Options{Log: log, Serve: true}) // no Wake.Run
-		if err != nil {
-			return err
-		}
-		defer n.Close()
-		caller = mcp.NodeCaller{Node: n}
-		log.Info().Str("addr", n.Addr()).Msg("mcp: running the node in-process")
+		log.Info().Msg("mcp: attached to the node's owner")
 	}
 	ms := mcp.NewServerWith(caller, opts)
 	wctx, stopWatch := context.WithCancel(ctx)

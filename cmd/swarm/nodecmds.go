@@ -68,6 +68,13 @@ listen and advertise later.`,
 	c.Flags().Bool("mcp-allow-remote", false, "allow --mcp-listen on a non-loopback address")
 
 	add(root, &cobra.Command{
+		Use:   "stop",
+		Short: "Stop the daemon and wait until it has released the store (the first command that needs the node starts it again)",
+		Args:  cobra.NoArgs,
+		RunE:  func(cmd *cobra.Command, _ []string) error { return cmdStop(cmd.Context(), *g, nil, stdout) },
+	})
+
+	add(root, &cobra.Command{
 		Use:   "demo",
 		Short: "Three nodes on loopback through every operation, then exit",
 		RunE:  func(cmd *cobra.Command, _ []string) error { return cmdDemo(cmd.Context(), *g, stdout, stderr) },
@@ -143,7 +150,7 @@ func addSetupCommands(root *cobra.Command, g *globals, stdin io.Reader, stdout, 
 	})
 	c.Flags().String("project", "", "the project directory (default .)")
 	c.Flags().String("scope", "", "project (default) or user")
-	c.Flags().String("swarm-bin", "", "the swarm binary the entries run (default this one)")
+	c.Flags().String("swarm-bin", "", "the command the entries run (default swarm, found on PATH)")
 	_ = c.RegisterFlagCompletionFunc("scope", cobra.FixedCompletions([]cobra.Completion{"project", "user"}, cobra.ShellCompDirectiveNoFileComp))
 
 	hk := group(root, "hook")

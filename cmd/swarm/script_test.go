@@ -19,6 +19,13 @@ import (
 // TestMain lets the test binary stand in for the swarm binary: scripts run
 // `swarm …` as a separate process, exactly as a user does.
 func TestMain(m *testing.M) {
+	if filepath.Base(os.Args[0]) != "swarm" {
+		// Tests run the node in the command's process unless they ask
+		// for the daemon (owner tests): no background process outlives
+		// them. Not for `swarm` itself, which the owner tests run with
+		// the opt-out unset.
+		os.Setenv("SWARM_NO_DAEMON", "1")
+	}
 	testscript.Main(m, map[string]func(){
 		"swarm": func() { os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) },
 	})
@@ -30,6 +37,9 @@ func TestScripts(t *testing.T) {
 		Dir: "testdata/script",
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("SWARM_HOME", "") // only --home
+			// No daemon starts behind a script's back; owner.txtar
+			// unsets this to test the daemon's auto-start.
+			env.Setenv("SWARM_NO_DAEMON", "1")
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
@@ -116,10 +126,17 @@ func cmdJSONLen(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
-// jsonfield VAR KEY: sets VAR to the string field KEY of the JSON object on stdout.
+// jsonfield VAR KEY: sets VAR to the string field KEY of the JSON object on
+// stdout (of an array of objects: of its last one).
 func cmdJSONField(ts *testscript.TestScript, neg bool, args []string) {
 	var v map[string]any
-	ts.Check(json.Unmarshal([]byte(ts.ReadFile("stdout")), &v))
+	out := []byte(ts.ReadFile("stdout"))
+	var list []map[string]any
+	if json.Unmarshal(out, &list) == nil && len(list) > 0 {
+		v = list[len(list)-1]
+	} else {
+		ts.Check(json.Unmarshal(out, &v))
+	}
 	ts.Setenv(args[0], fmt.Sprint(v[args[1]]))
 }
 

@@ -3,6 +3,12 @@
 // arguments as a JSON object runs that operation of package ops; the reply
 // is the result as JSON, or {"error": "..."} with 400 for a user's mistake
 // and 500 for a fault of the node.
+//
+// A request may carry the calling command's GitHub token in the
+// Swarm-GitHub-Token header (the socket is the user's alone); the
+// operation then uses it rather than the daemon's own. It is never logged
+// nor echoed. GET /v1/owner says which process serves the socket, and
+// POST /v1/stop asks a daemon to shut down.
 package localapi
 
 import (
@@ -16,25 +22,48 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
+	"github.com/agent-swarm/agent-swarm/github"
 	"github.com/agent-swarm/agent-swarm/node"
 	"github.com/agent-swarm/agent-swarm/node/ops"
 	"github.com/rs/zerolog"
 )
 
-// Server serves the local API.
-type Server struct {
-	srv *http.Server
-	ln  net.Listener
+// TokenHeader carries the calling command's GitHub token.
+const TokenHeader = "Swarm-GitHub-Token"
+
+// Owner describes the process that serves the socket and owns the store.
+type Owner struct {
+	PID int `json:"pid"`
+	// Daemon: `swarm serve` (auto-started or not); false for a command
+	// that runs the node in its own process (SWARM_NO_DAEMON=1), which
+	// ends with it and cannot be stopped from outside.
+	Daemon  bool   `json:"daemon"`
+	Command string `json:"command"` // "serve", "mcp", an operation's name
 }
 
-// Listen binds the socket at path (replacing a stale one) with mode 0600.
+// Server serves the local API.
+type Server struct {
+	srv     *http.Server
+	ln      net.Listener
+	stop    chan struct{}
+	stopped sync.Once
+}
+
+// Listen binds the socket at path (replacing a stale one) with mode 0600,
+// for the daemon of this process.
 func Listen(path string, n *node.Node, log zerolog.Logger) (*Server, error) {
+	return ListenAs(path, n, log, Owner{PID: os.Getpid(), Daemon: true, Command: "serve"})
+}
+
+// ListenAs is Listen for the owner o.
+func ListenAs(path string, n *node.Node, log zerolog.Logger, o Owner) (*Server, error) {
 	if c, err := net.DialTimeout("unix", path, 200*time.Millisecond); err == nil {
 		c.Close()
-		return nil, fmt.Errorf("another daemon already serves %s", path)
+		return nil, fmt.Errorf("another process already serves %s", path)
 	}
 	_ = os.Remove(path)
 	// Create the socket with no permissions for others from the start.
@@ -48,10 +77,27 @@ func Listen(path string, n *node.Node, log zerolog.Logger) (*Server, error) {
 		ln.Close()
 		return nil, err
 	}
-	s := &Server{ln: ln, srv: &http.Server{Handler: Handler(n, log), ReadHeaderTimeout: 10 * time.Second}}
+	s := &Server{ln: ln, stop: make(chan struct{})}
+	mux := http.NewServeMux()
+	mux.Handle("/v1/ops/", Handler(n, log))
+	mux.HandleFunc("GET /v1/owner", func(w http.ResponseWriter, r *http.Request) { reply(w, 200, o) })
+	mux.HandleFunc("POST /v1/stop", func(w http.ResponseWriter, r *http.Request) {
+		if !o.Daemon {
+			reply(w, http.StatusConflict, map[string]string{"error": fmt.Sprintf(
+				"no daemon serves this home: `swarm %s` (pid %d) runs the node in its own process and ends with it", o.Command, o.PID)})
+			return
+		}
+		log.Info().Msg("stop asked over the local API")
+		reply(w, 200, o)
+		s.stopped.Do(func() { close(s.stop) })
+	})
+	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = s.srv.Serve(ln) }()
 	return s, nil
 }
+
+// Stopping is closed when a client asked the daemon to stop.
+func (s *Server) Stopping() <-chan struct{} { return s.stop }
 
 // Close stops the server and removes the socket. Safe to call twice.
 func (s *Server) Close(ctx context.Context) error {
@@ -89,7 +135,8 @@ func Handler(n *node.Node, log zerolog.Logger) http.Handler {
 			reply(w, 400, map[string]string{"error": "arguments must be one JSON object: " + err.Error()})
 			return
 		}
-		res, err := ops.Call(r.Context(), n, r.PathValue("name"), raw)
+		ctx := github.WithToken(r.Context(), r.Header.Get(TokenHeader))
+		res, err := ops.Call(ctx, n, r.PathValue("name"), raw)
 		switch {
 		case err == nil:
 			reply(w, 200, res)
@@ -114,6 +161,9 @@ func reply(w http.ResponseWriter, code int, v any) {
 // Client calls a daemon's local API.
 type Client struct {
 	hc *http.Client
+	// GitHubToken, when set, goes with every call (TokenHeader): the
+	// calling command's token, which the operation prefers.
+	GitHubToken string
 }
 
 // Dial connects to the daemon at path, or fails if none answers.
@@ -142,6 +192,9 @@ func (c *Client) Call(ctx context.Context, name string, args map[string]any) (js
 		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if c.GitHubToken != "" {
+		req.Header.Set(TokenHeader, c.GitHubToken)
+	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("daemon: %w", err)
@@ -160,4 +213,47 @@ func (c *Client) Call(ctx context.Context, name string, args map[string]any) (js
 		return nil, fmt.Errorf("daemon: %s", e.Error)
 	}
 	return out, nil
+}
+
+// Owner asks which process serves the socket.
+func (c *Client) Owner(ctx context.Context) (Owner, error) {
+	var o Owner
+	err := c.do(ctx, "GET", "/v1/owner", &o)
+	return o, err
+}
+
+// Stop asks the daemon to shut down; it answers before it does. A node
+// run inside a command (not a daemon) refuses with a *node.UserError.
+func (c *Client) Stop(ctx context.Context) (Owner, error) {
+	var o Owner
+	err := c.do(ctx, "POST", "/v1/stop", &o)
+	return o, err
+}
+
+func (c *Client) do(ctx context.Context, method, path string, v any) error {
+	req, err := http.NewRequestWithContext(ctx, method, "http://swarm"+path, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("daemon: %w", err)
+	}
+	defer resp.Body.Close()
+	out, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != 200 {
+		var e struct{ Error string }
+		_ = json.Unmarshal(out, &e)
+		if e.Error == "" {
+			e.Error = fmt.Sprintf("HTTP %d on %s (a daemon older than this command?)", resp.StatusCode, path)
+		}
+		if resp.StatusCode/100 == 4 {
+			return &node.UserError{Msg: e.Error}
+		}
+		return fmt.Errorf("daemon: %s", e.Error)
+	}
+	return json.Unmarshal(out, v)
 }

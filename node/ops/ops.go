@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -118,7 +119,11 @@ func equal(a, b []string) bool {
 }
 
 // Validate turns raw JSON-shaped arguments into typed Args, naming the
-// first problem as a user error.
+// first problem as a user error. Errors reach every face as text (the
+// daemon validates for the CLI too), so they name things the same way in
+// each: the command's words, the parameter's name and the value as given,
+// `wake add: on "bogus": not one of …`, never a face's own spelling of it
+// (`--flag`, a positional's place, a JSON key).
 func (op *Op) Validate(raw map[string]any) (Args, error) {
 	known := map[string]bool{}
 	a := Args{}
@@ -127,13 +132,13 @@ func (op *Op) Validate(raw map[string]any) (Args, error) {
 		v, ok := raw[p.Name]
 		if !ok || v == nil {
 			if p.Required {
-				return nil, node.Userf("%s: missing required argument %q (%s)", op.Name, p.Name, p.Help)
+				return nil, node.Userf("%s: missing required argument %q (%s)", op.CLI, p.Name, p.Help)
 			}
 			continue
 		}
 		tv, err := convert(p, v)
 		if err != nil {
-			return nil, node.Userf("%s: argument %q: %v", op.Name, p.Name, err)
+			return nil, node.Userf("%s: %s %s: %v", op.CLI, p.Name, shown(v), err)
 		}
 		a[p.Name] = tv
 	}
@@ -145,7 +150,7 @@ func (op *Op) Validate(raw map[string]any) (Args, error) {
 	}
 	if len(unknown) > 0 {
 		sort.Strings(unknown)
-		return nil, node.Userf("%s: unknown argument %s", op.Name, strings.Join(unknown, ", "))
+		return nil, node.Userf("%s: unknown argument %s", op.CLI, strings.Join(unknown, ", "))
 	}
 	return a, nil
 }
@@ -158,7 +163,7 @@ func convert(p Param, v any) (any, error) {
 			return nil, fmt.Errorf("want a string")
 		}
 		if len(p.Enum) > 0 && !contains(p.Enum, s) {
-			return nil, fmt.Errorf("%q is not one of %s", s, strings.Join(p.Enum, ", "))
+			return nil, fmt.Errorf("not one of %s", strings.Join(p.Enum, ", "))
 		}
 		return s, nil
 	case Int:
@@ -174,9 +179,9 @@ func convert(p Param, v any) (any, error) {
 			i, err := x.Int64()
 			return int(i), err
 		case string:
-			var i int
-			if _, err := fmt.Sscan(x, &i); err != nil {
-				return nil, fmt.Errorf("want a whole number, got %q", x)
+			i, err := strconv.Atoi(strings.TrimSpace(x))
+			if err != nil {
+				return nil, fmt.Errorf("want a whole number")
 			}
 			return i, nil
 		}
@@ -201,7 +206,7 @@ func convert(p Param, v any) (any, error) {
 		}
 		d, err := time.ParseDuration(s)
 		if err != nil || d < 0 {
-			return nil, fmt.Errorf("want a duration such as \"90s\" or \"2h\", got %q", s)
+			return nil, fmt.Errorf("want a duration such as \"90s\" or \"2h\"")
 		}
 		return d, nil
 	case Strings:
@@ -224,6 +229,22 @@ func convert(p Param, v any) (any, error) {
 		return nil, fmt.Errorf("want a list of strings")
 	}
 	return nil, fmt.Errorf("unknown parameter kind %s", p.Kind)
+}
+
+// shown is a value as the caller gave it, for an error: quoted, clipped.
+func shown(v any) string {
+	s, ok := v.(string)
+	if !ok {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return fmt.Sprintf("%T", v)
+		}
+		s = string(b)
+	}
+	if len(s) > 60 {
+		s = s[:60] + "…"
+	}
+	return fmt.Sprintf("%q", strings.ToValidUTF8(s, "?"))
 }
 
 func contains(set []string, s string) bool {

@@ -110,8 +110,8 @@ var table = []*Op{
 			{Name: "body", Kind: String, Required: true, Positional: true, Help: "the message text"},
 			{Name: "to", Kind: String, Help: "one member's domain for a direct message"},
 			{Name: "type", Kind: String, Enum: []string{"message", "notification"}, Help: "message (default) or notification"},
-			{Name: "thread", Kind: String, Help: "thread ID (a message ID) this belongs to"},
-			{Name: "reply_to", Kind: String, Help: "ID of the message this answers"},
+			{Name: "thread", Kind: String, Help: "thread this belongs to: a short name (lower-case letters, digits, . _ -; up to 64, e.g. design) or a message ID"},
+			{Name: "reply_to", Kind: String, Help: "ID of the message this answers (or its start, as the inbox shows it)"},
 			{Name: "priority", Kind: String, Enum: wire.Priorities, Help: "low, normal, high or urgent"},
 			{Name: "ttl", Kind: Duration, Help: "how long delivery is attempted (default 72h)"},
 			{Name: "wait", Kind: Duration, Help: "wait up to this long for every recipient to ack"},
@@ -148,7 +148,7 @@ var table = []*Op{
 	},
 	{
 		Name: "read", CLI: "read", Summary: "Mark messages read: by ID, or all (of one swarm).",
-		Params:     []Param{{Name: "ids", Kind: Strings, Positional: true, Help: "message IDs"}, {Name: "all", Kind: Bool, Help: "mark every unread message"}, pSwarm},
+		Params:     []Param{{Name: "ids", Kind: Strings, Positional: true, Help: "message IDs (or their starts, as the inbox shows them)"}, {Name: "all", Kind: Bool, Help: "mark every unread message"}, pSwarm},
 		Idempotent: true,
 		Run: func(ctx context.Context, n *node.Node, a Args) (any, error) {
 			c, err := n.Read(a.Strs("ids"), a.Bool("all"), a.Str("swarm"))
@@ -158,7 +158,7 @@ var table = []*Op{
 	},
 	{
 		Name: "inbox_delete", CLI: "inbox delete", Summary: "Delete inbox messages: by ID, or all (of one swarm; only those already read with read). Frees their sender's quota; works on a nearly full disk.",
-		Params: []Param{{Name: "ids", Kind: Strings, Positional: true, Help: "message IDs"}, {Name: "all", Kind: Bool, Help: "delete every message"}, pSwarm,
+		Params: []Param{{Name: "ids", Kind: Strings, Positional: true, Help: "message IDs (or their starts, as the inbox shows them)"}, {Name: "all", Kind: Bool, Help: "delete every message"}, pSwarm,
 			{Name: "read", Kind: Bool, Help: "only messages already read"}},
 		Destructive: true, Idempotent: true,
 		Run: func(ctx context.Context, n *node.Node, a Args) (any, error) {
@@ -182,7 +182,7 @@ var table = []*Op{
 	},
 	{
 		Name: "delivery", CLI: "delivery", Summary: "Show the delivery status of a sent message at each recipient (pending, delivered, failed).",
-		Params:   []Param{{Name: "id", Kind: String, Required: true, Positional: true, Help: "message ID"}},
+		Params:   []Param{{Name: "id", Kind: String, Required: true, Positional: true, Help: "ID of a message this node sent (or its first 8 or more hex digits)"}},
 		ReadOnly: true, Idempotent: true,
 		Run:  func(ctx context.Context, n *node.Node, a Args) (any, error) { return n.Deliveries(a.Str("id")) },
 		Text: textOf(textDeliveries),

@@ -150,10 +150,10 @@ func textGitHub(s node.GitHubStatus) string {
 	if q := s.Queue; q != nil {
 		fmt.Fprintf(&b, "\nqueue: %d pending, %d given up; rate limit %d/%d left", q.Pending, q.GivenUp, q.RateRemaining, q.RateLimit)
 		if q.RateResetsAt != "" {
-			fmt.Fprintf(&b, ", resets %s", q.RateResetsAt)
+			fmt.Fprintf(&b, ", resets %s", textTime(q.RateResetsAt))
 		}
 		if q.LimitedUntil != "" {
-			fmt.Fprintf(&b, "\nwrites held until %s", q.LimitedUntil)
+			fmt.Fprintf(&b, "\nwrites held until %s", textTime(q.LimitedUntil))
 		}
 		if q.LastError != "" {
 			fmt.Fprintf(&b, "\nlast error: %s", q.LastError)

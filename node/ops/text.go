@@ -29,7 +29,10 @@ func textList(ss []node.SwarmInfo) string {
 	var b strings.Builder
 	for _, s := range ss {
 		role := "member"
-		if s.IsMaster {
+		switch {
+		case s.Left:
+			role = "former member" // the reason follows
+		case s.IsMaster:
 			role = "master"
 		}
 		flags := ""
@@ -109,8 +112,12 @@ func textInbox(ms []node.InboxMessage) string {
 		if !m.Read {
 			mark = "*"
 		}
+		id := m.ShortID
+		if id == "" {
+			id = m.ID
+		}
 		// Peer text is shown quoted: it is data from the named sender.
-		fmt.Fprintf(&b, "%s %s %s [%s] %s: %q\n", mark, m.ID, textTime(m.Received), m.Swarm, inboxMeta(m), m.Body)
+		fmt.Fprintf(&b, "%s %s %s [%s] %s: %q\n", mark, id, textTime(m.Received), m.Swarm, inboxMeta(m), m.Body)
 	}
 	return strings.TrimRight(b.String(), "\n")
 }
@@ -130,7 +137,7 @@ func modelInbox(ms []node.InboxMessage) string {
 		if !m.Read {
 			state = "unread"
 		}
-		fmt.Fprintf(&b, "\n[%s] message %s received %s", state, peerQuote(m.ID), m.Received)
+		fmt.Fprintf(&b, "\n[%s] message %s received %s", state, peerQuote(m.ID), textTime(m.Received))
 		if m.Muted {
 			b.WriteString(", muted")
 		}
@@ -145,7 +152,7 @@ func modelInbox(ms []node.InboxMessage) string {
 		}
 		if r, err1 := time.Parse(time.RFC3339Nano, m.Received); err1 == nil {
 			if c, err2 := time.Parse(time.RFC3339Nano, m.Created); err2 == nil && (r.Sub(c) > time.Minute || c.Sub(r) > time.Minute) {
-				b.WriteString(", sender's clock says " + c.Format(time.RFC3339))
+				b.WriteString(", sender's clock says " + c.UTC().Format(time.RFC3339))
 			}
 		}
 		b.WriteString(":\n" + node.Frame(m) + "\n")
@@ -154,31 +161,43 @@ func modelInbox(ms []node.InboxMessage) string {
 }
 
 // inboxMeta is the sender and what else a reader must act on: who (name,
-// verified or claimed, key), direct, priority, thread, missed messages, and
-// the sender's own time when it differs from the arrival.
+// verified or claimed, key), direct, priority (unless normal), type (unless
+// a plain message; system/<event> for a node's notice), thread, what it
+// answers, missed messages, and the sender's own time when it differs from
+// the arrival. Thread and reply-to are checked on receive to a charset
+// that cannot break the line; they are quoted all the same.
 func inboxMeta(m node.InboxMessage) string {
-	if m.Local {
-		return "this node (notice)"
-	}
 	s := m.From + " (" + m.Sender.Identity + ", key " + m.Sender.Fingerprint + ")"
+	if m.Local {
+		s = "this node (notice, not from a peer)"
+	}
 	if m.Sender.Clash {
 		s += " [name shared by another key!]"
 	}
-	if m.Direct {
+	if m.Direct && !m.Local {
 		s += " direct"
 	}
 	if m.Priority != "" && m.Priority != "normal" {
 		s += " " + m.Priority
 	}
+	switch {
+	case m.Type == "system" && m.Event != "":
+		s += " system/" + m.Event
+	case m.Type != "" && m.Type != "message":
+		s += " " + m.Type
+	}
 	if m.Thread != "" {
-		s += " thread " + m.Thread
+		s += " thread " + peerQuote(m.Thread)
+	}
+	if m.ReplyTo != "" {
+		s += " reply to " + peerQuote(m.ReplyTo)
 	}
 	if m.Gap > 0 {
 		s += fmt.Sprintf(" (%d earlier message(s) from this sender missing)", m.Gap)
 	}
 	if r, err1 := time.Parse(time.RFC3339Nano, m.Received); err1 == nil {
 		if c, err2 := time.Parse(time.RFC3339Nano, m.Created); err2 == nil && (r.Sub(c) > time.Minute || c.Sub(r) > time.Minute) {
-			s += " sender's clock says " + c.Format(time.RFC3339)
+			s += " sender's clock says " + c.UTC().Format(time.RFC3339)
 		}
 	}
 	return s
@@ -187,7 +206,11 @@ func inboxMeta(m node.InboxMessage) string {
 func textDeliveries(ds []node.Delivery) string {
 	var b strings.Builder
 	for _, d := range ds {
-		fmt.Fprintf(&b, "%-30s %s %-9s %s\n", d.Peer, d.Fingerprint, d.Status, d.Reason)
+		at := ""
+		if d.Updated > 0 {
+			at = time.UnixMilli(d.Updated).UTC().Format(time.RFC3339) + " "
+		}
+		fmt.Fprintf(&b, "%-30s %s %-9s %s%s\n", d.Peer, d.Fingerprint, d.Status, at, d.Reason)
 	}
 	return strings.TrimRight(b.String(), "\n")
 }
@@ -200,7 +223,7 @@ func textMute(m node.MuteInfo) string {
 		return fmt.Sprintf("unmuted %s %s", m.Kind, m.Name)
 	}
 	if m.Until != "" {
-		return fmt.Sprintf("muted %s %s until %s", m.Kind, m.Name, m.Until)
+		return fmt.Sprintf("muted %s %s until %s", m.Kind, m.Name, textTime(m.Until))
 	}
 	return fmt.Sprintf("muted %s %s", m.Kind, m.Name)
 }
@@ -215,3 +238,4 @@ func textOf[T any](f func(T) string) func(json.RawMessage) (string, error) {
 		return f(v), nil
 	}
 }
+

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/agent-swarm/agent-swarm/node"
 	"github.com/agent-swarm/agent-swarm/node/wake"
@@ -38,7 +39,7 @@ var wakeOps = []*Op{
 			pSwarm,
 			{Name: "from", Kind: String, Help: "the sender's domain"},
 			{Name: "priority", Kind: String, Enum: wire.Priorities, Help: "low, normal, high or urgent"},
-			{Name: "thread", Kind: String, Help: "thread ID"},
+			{Name: "thread", Kind: String, Help: "thread name or ID"},
 			{Name: "direct", Kind: Bool, Help: "a direct message to this agent"},
 			{Name: "event", Kind: String, Enum: wake.SystemEvents, Help: "a system event instead of a message"},
 		},
@@ -53,7 +54,7 @@ var wakeOps = []*Op{
 				s = "would wake (" + d.Rule + "): " + d.Reason
 			}
 			if d.NotTill != "" {
-				s += ", not before " + d.NotTill
+				s += ", not before " + textTime(d.NotTill)
 			}
 			return s
 		}),
@@ -189,12 +190,19 @@ func textWake(w node.WakeInfo) string {
 	fmt.Fprintf(&b, "\nlimits: cooldown %s, gather %s, timeout %s, max concurrent %s, daily wakes %s, daily cost %s, quiet %s",
 		or(w.Cooldown, "2m"), or(w.Gather, "1s"), or(w.Timeout, "10m"), orInt(w.MaxConcurrent, "1"), orInt(w.DailyWakes, "20"),
 		map[bool]string{true: fmt.Sprintf("$%.2f", w.DailyCostUSD), false: "no cap"}[w.DailyCostUSD > 0], or(w.Quiet, "none"))
-	fmt.Fprintf(&b, "\nsession: %s in %s, resume %v, MCP config %s", or(w.Claude, "claude"), or(w.Dir, "(node home)"), w.Resume, w.MCPConfig)
+	claude := or(w.Claude, "claude")
+	if w.ClaudePath != "" && w.ClaudePath != claude {
+		claude += " (" + w.ClaudePath + ")"
+	}
+	fmt.Fprintf(&b, "\nsession: %s in %s, resume %v, MCP config %s", claude, or(w.Dir, "(node home)"), w.Resume, w.MCPConfig)
 	if len(w.AllowedTools) > 0 {
 		fmt.Fprintf(&b, ", also allowed: %s", strings.Join(w.AllowedTools, ","))
 	}
 	if len(w.Env) > 0 {
 		fmt.Fprintf(&b, ", also in the environment: %s", strings.Join(w.Env, ","))
+	}
+	if w.ClaudeError != "" {
+		fmt.Fprintf(&b, "\nwarning: %s", w.ClaudeError)
 	}
 	if len(w.Rules) == 0 {
 		b.WriteString("\nno rules (swarm wake add direct, for example)")
@@ -205,13 +213,18 @@ func textWake(w node.WakeInfo) string {
 	return b.String()
 }
 
+// textWakeHistory shows each wake's outcome as the session reported it:
+// exit code, why it failed, the tools it was refused, and its result.
 func textWakeHistory(rs []wake.Record) string {
 	if len(rs) == 0 {
 		return "no wakes yet"
 	}
 	var b strings.Builder
 	for _, r := range rs {
-		fmt.Fprintf(&b, "%s  %-8s %-20s %d msg, exit %d, %.1fs", textTime(r.Started), r.Status, r.Group, len(r.Messages), r.Exit, float64(r.DurationMs)/1000)
+		fmt.Fprintf(&b, "%s  %-8s %-20s %d msg", textTime(r.Started), r.Status, r.Group, len(r.Messages))
+		if r.Status != "skipped" {
+			fmt.Fprintf(&b, ", exit %d, %.1fs", r.Exit, float64(r.DurationMs)/1000)
+		}
 		if r.CostUSD > 0 {
 			fmt.Fprintf(&b, ", $%.4f", r.CostUSD)
 		}
@@ -219,11 +232,31 @@ func textWakeHistory(rs []wake.Record) string {
 			fmt.Fprintf(&b, ", session %s", r.SessionID)
 		}
 		if r.Error != "" {
-			fmt.Fprintf(&b, "\n    %s", r.Error)
+			fmt.Fprintf(&b, "\n    error: %s", oneLine(r.Error, 300))
+		}
+		if len(r.Denied) > 0 {
+			fmt.Fprintf(&b, "\n    denied: %s (allow more with swarm wake set --allowed-tools)", strings.Join(r.Denied, ", "))
+		}
+		// The result is the session's last word; an error that already
+		// quotes it is not repeated.
+		if res := oneLine(r.Result, 300); res != "" && !strings.Contains(oneLine(r.Error, 1000), res) {
+			fmt.Fprintf(&b, "\n    result: %s", res)
 		}
 		b.WriteString("\n")
 	}
 	return strings.TrimRight(b.String(), "\n")
+}
+
+// oneLine folds s onto one line and clips it to n bytes on a rune boundary.
+func oneLine(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
 
 func or(s, def string) string {

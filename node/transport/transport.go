@@ -87,7 +87,7 @@ func Listen(addr string, h http.Handler, o ListenOptions) (*Server, error) {
 	if !o.NoQUIC {
 		udp, err := net.ListenPacket("udp", addr)
 		if err != nil {
-			return nil, fmt.Errorf("listen udp %s: %w", addr, err)
+			return nil, err // it says "listen udp ADDR: …" itself
 		}
 		// TCP takes the port UDP got, so an address ending in :0 still
 		// yields one port for both.
@@ -114,7 +114,7 @@ func Listen(addr string, h http.Handler, o ListenOptions) (*Server, error) {
 		if s.udp != nil {
 			s.udp.Close()
 		}
-		return nil, fmt.Errorf("listen tcp %s: %w", tcpAddr, err)
+		return nil, err // it says "listen tcp ADDR: …" itself
 	}
 	s.ln, s.addr = &limitListener{Listener: ln, c: s.tcpConns}, ln.Addr().String()
 	tcpTLS := tlsConf.Clone()
@@ -179,7 +179,7 @@ func listenPlain(addr string, h http.Handler, o ListenOptions) (*Server, error) 
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("listen tcp %s: %w", addr, err)
+		return nil, err // it says "listen tcp ADDR: …" itself
 	}
 	s := newServer(o, 1)
 	s.tcpConns.perIP = 0
@@ -314,6 +314,9 @@ type Client struct {
 	pins map[string]string    // host:port -> pin
 	tcp  map[string]time.Time // host:port -> when to try HTTP/3 again
 	once sync.Once
+
+	cmu   sync.Mutex
+	conns map[string]*quic.Conn // local UDP address -> open connection (stallWatch)
 }
 
 // ClientOptions tune a client.
@@ -335,7 +338,7 @@ const quicHandshakeTimeout = 3 * time.Second
 
 // NewClient makes a client.
 func NewClient(o ClientOptions) *Client {
-	c := &Client{pins: map[string]string{}, tcp: map[string]time.Time{}, retryH3: o.RetryH3, now: time.Now, resolve: o.Resolve}
+	c := &Client{pins: map[string]string{}, tcp: map[string]time.Time{}, conns: map[string]*quic.Conn{}, retryH3: o.RetryH3, now: time.Now, resolve: o.Resolve}
 	if c.retryH3 <= 0 {
 		c.retryH3 = 10 * time.Minute
 	}
@@ -384,7 +387,7 @@ func (c *Client) dial(ctx context.Context, addr string, tlsCfg *tls.Config, cfg 
 		tc = tc.Clone()
 		tc.ServerName, _, _ = net.SplitHostPort(addr)
 	}
-	return quic.DialAddrEarly(ctx, to, tc, cfg)
+	return c.dialQUIC(ctx, to, tc, cfg)
 }
 
 // target is the address to dial for addr.
@@ -431,12 +434,16 @@ func (c *Client) setTCP(hp string, on bool) {
 }
 
 // unreachable reports a QUIC failure that TCP may get around: no answer
-// to the handshake, or a socket error. A refused certificate is not one.
+// to the handshake, an open connection gone silent, a UDP send the kernel
+// refused (a local firewall: EPERM, EACCES; no route: ENETUNREACH, ...),
+// or another socket error. A refused certificate is not one.
 func unreachable(err error) bool {
 	var hto *quic.HandshakeTimeoutError
 	var ito *quic.IdleTimeoutError
+	var send *sendError
 	var op *net.OpError
-	return errors.As(err, &hto) || errors.As(err, &ito) || errors.As(err, &op)
+	return errors.As(err, &hto) || errors.As(err, &ito) || stalled(err) ||
+		errors.As(err, &send) || errors.As(err, &op)
 }
 
 // Do sends one request to a peer and reads the whole reply (at most
@@ -457,13 +464,14 @@ func (c *Client) Do(ctx context.Context, p Peer, method, path string, body []byt
 	if c.overTCP(hp) {
 		return c.do(ctx, c.hc2, p, method, path, body, hdr, maxReply)
 	}
-	code, b, err := c.do(ctx, c.hc3, p, method, path, body, hdr, maxReply)
-	var reset *quic.StatelessResetError
-	if errors.As(err, &reset) && ctx.Err() == nil {
-		// The peer restarted and reset the connection this request went
-		// on, so the new process never saw it: send it again, on a new
-		// connection.
-		code, b, err = c.do(ctx, c.hc3, p, method, path, body, hdr, maxReply)
+	code, b, err := c.doH3(ctx, p, method, path, body, hdr, maxReply)
+	if newConnMayHelp(err) && ctx.Err() == nil {
+		// The peer restarted (it reset the connection, or it cannot and
+		// the connection went silent), so the new process never saw the
+		// request; or UDP stopped on the way. Send it again on a new
+		// connection: its handshake fails within quicHandshakeTimeout if
+		// UDP is gone, and then TCP is tried.
+		code, b, err = c.doH3(ctx, p, method, path, body, hdr, maxReply)
 	}
 	if err == nil || !unreachable(err) || ctx.Err() != nil {
 		if err == nil {
@@ -477,6 +485,16 @@ func (c *Client) Do(ctx context.Context, p Peer, method, path string, body []byt
 	}
 	c.setTCP(hp, true)
 	return code, b, nil
+}
+
+// doH3 is do over HTTP/3 with a stallWatch on the connection.
+func (c *Client) doH3(ctx context.Context, p Peer, method, path string, body []byte, hdr http.Header, maxReply int64) (int, []byte, error) {
+	wctx, w := c.watchH3(ctx)
+	code, b, err := c.do(wctx, c.hc3, p, method, path, body, hdr, maxReply)
+	if w.stop(wctx) && err != nil && ctx.Err() == nil {
+		err = fmt.Errorf("%w (%s): %v", errStalled, p.hostport(), err)
+	}
+	return code, b, err
 }
 
 func (c *Client) do(ctx context.Context, hc *http.Client, p Peer, method, path string, body []byte, hdr http.Header, maxReply int64) (int, []byte, error) {

@@ -9,6 +9,8 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -39,6 +41,28 @@ type Claude struct {
 	Extra     []string // allowed tools beyond SwarmTools
 	Env       []string // beyond PassEnv: NAME (the daemon's value) or NAME=VALUE
 	Log       zerolog.Logger
+}
+
+// FindClaude resolves the configured claude command (bin, "" for claude)
+// as a wake will run it: a name is looked up on this process's PATH (the
+// daemon's, when the daemon asks), a path must be absolute, since a
+// session runs in another directory. It returns the executable's path or
+// an error saying what to do.
+func FindClaude(bin string) (string, error) {
+	if bin == "" {
+		bin = "claude"
+	}
+	if strings.ContainsRune(bin, filepath.Separator) && !filepath.IsAbs(bin) {
+		return "", fmt.Errorf("claude %q: give an absolute path or a command name on PATH (a woken session runs in another directory)", bin)
+	}
+	p, err := exec.LookPath(bin)
+	if err != nil {
+		if !strings.ContainsRune(bin, filepath.Separator) {
+			return "", fmt.Errorf("claude command %q is not on PATH: install Claude Code, or name it with `swarm wake set --claude /path/to/claude`", bin)
+		}
+		return "", fmt.Errorf("claude command %s: not an executable file (%v); fix it with `swarm wake set --claude /path/to/claude`", bin, errors.Unwrap(err))
+	}
+	return p, nil
 }
 
 // Args is the command line for a job (the prompt goes on stdin, so peer
@@ -201,42 +225,87 @@ func (c Claude) Run(ctx context.Context, j Job, timeout time.Duration) Result {
 		if res.Err == "" {
 			res.Err = clip(strings.TrimSpace(stderr.String()), 500)
 		}
+		if res.Err == "" {
+			// A crash with no word on stderr: at least the status.
+			res.Err = fmt.Sprintf("%s: %s, with no result and nothing on stderr", bin, ee.ProcessState)
+		}
 	case err != nil && res.Err == "":
 		res.Exit, res.Err = -1, err.Error()
 	}
 	return res
 }
 
-// readStream takes the session id, cost and result from claude's
-// stream-json lines; other lines are skipped.
+// readStream takes the session id, cost, result and denied tools from
+// claude's stream-json lines; other lines are skipped. A failed session
+// still says "subtype":"success" (an API error, a bad key): its result
+// text is the real outcome, so that is what Err carries.
 func readStream(r io.Reader) Result {
 	var res Result
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 8<<20)
 	for sc.Scan() {
-		var ln struct {
-			Type      string  `json:"type"`
-			Subtype   string  `json:"subtype"`
-			SessionID string  `json:"session_id"`
-			Cost      float64 `json:"total_cost_usd"`
-			Result    string  `json:"result"`
-			IsError   bool    `json:"is_error"`
-		}
+		var ln streamLine
 		if json.Unmarshal(sc.Bytes(), &ln) != nil {
 			continue
 		}
 		if ln.SessionID != "" {
 			res.SessionID = ln.SessionID
 		}
-		if ln.Type == "result" {
-			res.CostUSD, res.Text = ln.Cost, clip(ln.Result, 500)
-			if ln.IsError {
-				res.Err = "the session ended with an error: " + ln.Subtype
+		if ln.Type != "result" {
+			continue
+		}
+		res.CostUSD, res.Text = ln.Cost, clip(ln.Result, 500)
+		res.Denied = res.Denied[:0]
+		for _, d := range ln.Denials {
+			if d.Tool != "" && !slices.Contains(res.Denied, d.Tool) {
+				res.Denied = append(res.Denied, d.Tool)
 			}
+		}
+		if ln.IsError {
+			res.Err = ln.failure()
 		}
 	}
 	io.Copy(io.Discard, r)
 	return res
+}
+
+// streamLine is the part of a stream-json line the runner reads.
+type streamLine struct {
+	Type      string  `json:"type"`
+	Subtype   string  `json:"subtype"`
+	SessionID string  `json:"session_id"`
+	Cost      float64 `json:"total_cost_usd"`
+	Result    string  `json:"result"`
+	IsError   bool    `json:"is_error"`
+	Terminal  string  `json:"terminal_reason"`
+	APIStatus int     `json:"api_error_status"`
+	Denials   []struct {
+		Tool string `json:"tool_name"`
+	} `json:"permission_denials"`
+}
+
+// failure says why a session that reported is_error ended: the reason
+// claude gives (api_error, error_max_turns, …), the API's HTTP status,
+// and the result text, which holds the message ("Invalid API key").
+func (ln streamLine) failure() string {
+	var why []string
+	if ln.Subtype != "" && ln.Subtype != "success" {
+		why = append(why, ln.Subtype)
+	}
+	if ln.Terminal != "" && ln.Terminal != "completed" {
+		why = append(why, ln.Terminal)
+	}
+	if ln.APIStatus != 0 {
+		why = append(why, fmt.Sprintf("API status %d", ln.APIStatus))
+	}
+	s := "the session ended with an error"
+	if len(why) > 0 {
+		s += " (" + strings.Join(why, ", ") + ")"
+	}
+	if t := strings.TrimSpace(ln.Result); t != "" {
+		s += ": " + clip(t, 300)
+	}
+	return s
 }
 
 type limited struct {

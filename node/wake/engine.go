@@ -27,6 +27,7 @@ type Result struct {
 	CostUSD   float64
 	Text      string // the session's final result, clipped
 	Err       string
+	Denied    []string // tools the session asked for and was refused
 	TimedOut  bool
 }
 
@@ -44,6 +45,7 @@ type Record struct {
 	CostUSD    float64  `json:"cost_usd,omitempty"`
 	Result     string   `json:"result,omitempty"`
 	Error      string   `json:"error,omitempty"`
+	Denied     []string `json:"denied,omitempty"` // tools asked for and refused
 }
 
 // Runner runs a job to its end (the real one starts claude -p).
@@ -285,7 +287,7 @@ func (e *Engine) start(ctx context.Context, g string, now time.Time) {
 		res := e.run.Run(ctx, j, timeout)
 		rec := Record{ID: j.ID, Started: began.UTC().Format(time.RFC3339Nano), Group: g, Trigger: j.Trigger,
 			Messages: ids(j.Events), SessionID: res.SessionID, Exit: res.Exit,
-			DurationMs: e.now().Sub(began).Milliseconds(), CostUSD: res.CostUSD, Result: res.Text, Error: res.Err}
+			DurationMs: e.now().Sub(began).Milliseconds(), CostUSD: res.CostUSD, Result: res.Text, Error: res.Err, Denied: res.Denied}
 		switch {
 		case res.TimedOut:
 			rec.Status = "timeout"

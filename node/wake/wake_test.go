@@ -456,3 +456,83 @@ func alive(pid int) bool {
 	_, rest, _ := strings.Cut(string(b), ") ")
 	return !strings.HasPrefix(rest, "Z")
 }
+
+// TestRunOutcome: what a run reports is what the session said, not a
+// guess: an API error still says "subtype":"success" but its result is
+// the reason; refused tools are named; a crash with no output says how
+// it ended.
+func TestRunOutcome(t *testing.T) {
+	for _, tc := range []struct {
+		name, out, stderr string
+		exit              int
+		wantExit          int
+		wantErr           []string // all in Err; none means Err is empty
+		wantText          string
+		wantDenied        []string
+	}{
+		{name: "ok", out: `{"type":"result","subtype":"success","is_error":false,"session_id":"s","result":"answered b.test","permission_denials":[]}`,
+			wantText: "answered b.test"},
+		{name: "api error", exit: 1,
+			out:      `{"type":"result","subtype":"success","is_error":true,"session_id":"s","terminal_reason":"api_error","api_error_status":401,"result":"Invalid API key · Fix external API key"}`,
+			wantExit: 1, wantErr: []string{"ended with an error (api_error, API status 401): Invalid API key · Fix external API key"},
+			wantText: "Invalid API key · Fix external API key"},
+		{name: "max turns", exit: 1,
+			out:      `{"type":"result","subtype":"error_max_turns","is_error":true,"session_id":"s","result":""}`,
+			wantExit: 1, wantErr: []string{"ended with an error (error_max_turns)"}},
+		{name: "denied tools",
+			out: `{"type":"result","subtype":"success","is_error":false,"session_id":"s","result":"could not read it","permission_denials":[{"tool_name":"Read"},{"tool_name":"Read"},{"tool_name":"mcp__swarm__swarm_leave"}]}`,
+			wantText: "could not read it", wantDenied: []string{"Read", "mcp__swarm__swarm_leave"}},
+		{name: "crash with a word on stderr", exit: 3, stderr: "Error: cannot find module", wantExit: 3, wantErr: []string{"Error: cannot find module"}},
+		{name: "crash in silence", exit: 4, wantExit: 4, wantErr: []string{"exit status 4", "no result and nothing on stderr"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			bin := filepath.Join(dir, "claude")
+			script := "#!/bin/sh\ncat >/dev/null\nprintf '%s\\n' '" + tc.out + "'\nprintf '%s' '" + tc.stderr + "' >&2\nexit " + strconv.Itoa(tc.exit) + "\n"
+			if err := os.WriteFile(bin, []byte(script), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			res := Claude{Bin: bin, Dir: dir, MCPConfig: "m.json", Self: self}.Run(context.Background(), Job{ID: "j", Group: "g"}, 10*time.Second)
+			if res.Exit != tc.wantExit || res.Text != tc.wantText || strings.Join(res.Denied, ",") != strings.Join(tc.wantDenied, ",") {
+				t.Errorf("result %+v", res)
+			}
+			if len(tc.wantErr) == 0 && res.Err != "" {
+				t.Errorf("error %q, want none", res.Err)
+			}
+			for _, w := range tc.wantErr {
+				if !strings.Contains(res.Err, w) {
+					t.Errorf("error %q lacks %q", res.Err, w)
+				}
+			}
+			if strings.Contains(res.Err, "error: success") {
+				t.Errorf("error %q hides the outcome behind the subtype", res.Err)
+			}
+		})
+	}
+}
+
+// TestFindClaude: the claude a wake would run is found on PATH or by an
+// absolute path; a missing one, a relative path or a file that cannot
+// run is refused with what to do.
+func TestFindClaude(t *testing.T) {
+	dir := t.TempDir()
+	exe := filepath.Join(dir, "claude")
+	os.WriteFile(exe, []byte("#!/bin/sh\n"), 0o755)
+	plain := filepath.Join(dir, "notes.txt")
+	os.WriteFile(plain, []byte("x"), 0o644)
+	t.Setenv("PATH", dir)
+	for _, tc := range []struct{ bin, want, wantErr string }{
+		{"", exe, ""},
+		{"claude", exe, ""},
+		{exe, exe, ""},
+		{"claude-nightly", "", `"claude-nightly" is not on PATH: install Claude Code, or name it with ` + "`swarm wake set --claude"},
+		{"bin/claude", "", "give an absolute path"},
+		{plain, "", "not an executable file"},
+		{filepath.Join(dir, "gone"), "", "not an executable file"},
+	} {
+		got, err := FindClaude(tc.bin)
+		if got != tc.want || (err == nil) != (tc.wantErr == "") || (err != nil && !strings.Contains(err.Error(), tc.wantErr)) {
+			t.Errorf("FindClaude(%q) = %q, %v; want %q, error with %q", tc.bin, got, err, tc.want, tc.wantErr)
+		}
+	}
+}

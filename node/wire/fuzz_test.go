@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -33,10 +34,20 @@ func FuzzParseMessage(f *testing.F) {
 	f.Add([]byte(`{"v":1}`))
 	f.Add([]byte(`{"v":1,"id":"x","extra":1}`))
 	f.Add([]byte("\xff\xfe"))
+	// Threads: short names and message IDs are accepted, the rest refused.
+	for _, th := range []string{"design", "pr-12.review_2", "01a210cc-e7e9-7190-aed8-0edc1875a521", "Design", "a b", "a/b", "-x", "x\u0000", "x\u200b", strings.Repeat("t", 65)} {
+		m := seedMessage()
+		m.Thread = th
+		b, _ := json.Marshal(m)
+		f.Add(b)
+	}
 	f.Fuzz(func(t *testing.T, payload []byte) {
 		m, err := wire.ParseMessage(payload, fuzzNow, wire.DefaultWindow)
 		if err != nil {
 			return
+		}
+		if m.Thread != "" && (len(m.Thread) > 64 || strings.ContainsAny(m.Thread, " /\\\n\x00")) {
+			t.Fatalf("accepted thread %q", m.Thread)
 		}
 		// What is accepted re-encodes to something accepted again, unchanged.
 		again, _ := json.Marshal(m)

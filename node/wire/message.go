@@ -122,11 +122,14 @@ func (m *Message) Check(now time.Time, w Window) error {
 	default:
 		return fmt.Errorf("unknown message type %q", clip(m.Type))
 	}
-	for _, f := range []struct{ name, v string }{{"thread", m.Thread}, {"reply_to", m.ReplyTo}} {
-		if f.v != "" {
-			if err := ValidID(f.v); err != nil {
-				return fmt.Errorf("%s: %w", f.name, err)
-			}
+	if m.Thread != "" {
+		if err := ValidThread(m.Thread); err != nil {
+			return err
+		}
+	}
+	if m.ReplyTo != "" {
+		if err := ValidID(m.ReplyTo); err != nil {
+			return fmt.Errorf("reply_to: %w", err)
 		}
 	}
 	if m.Priority != "" && !oneOf(m.Priority, Priorities) {

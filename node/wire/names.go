@@ -13,7 +13,20 @@ var (
 	domainRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$`)
 	swarmRE  = regexp.MustCompile(`^[a-z2-7]{24}$`)
 	idRE     = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+	threadRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
 )
+
+// ValidThread checks a thread: a short name such as "design" or
+// "pr-12.review" (1 to 64 lower-case letters, digits, '.', '_' and '-',
+// starting with a letter or digit), or a message ID, which is one of them.
+// It is peer input shown to users and used in store keys: bounded, with no
+// spaces, slashes, control or look-alike characters.
+func ValidThread(s string) error {
+	if !threadRE.MatchString(s) {
+		return fmt.Errorf("invalid thread %q: want a name of 1 to 64 lower-case letters, digits, '.', '_' or '-' starting with a letter or digit (e.g. design), or a message ID", clip(s))
+	}
+	return nil
+}
 
 // ValidDomain reports whether d can name an agent: a lower-case DNS name.
 func ValidDomain(d string) error {
