@@ -28,9 +28,10 @@ type Extension interface {
 }
 
 // EventHandler is an extension that hears the core's events. HandleEvent
-// runs on the path that made the event (a receive, a membership change):
-// it must be quick and must not block; long work goes to the extension's
-// own goroutine (Node.Go).
+// runs on the path that made the event (a receive, a membership change),
+// for EventMembership and EventSwarms with the core's lock held: it must
+// be quick, must not block, and must not call back into the Node there;
+// work goes to the extension's own goroutine (Node.Go).
 type EventHandler interface {
 	HandleEvent(Event)
 }
@@ -86,14 +87,14 @@ type Event struct {
 	Message   *wire.Message
 	SenderKey string
 	Local     bool // a notice of the node itself, not a peer's message
-	// EventMembership
-	Records []wire.Record
+	// EventMembership: the signed records applied, in log order
+	Records []wire.Signed
 }
 
 // coreKeyPrefixes are the store prefixes the core writes (see store's
 // key list); extensions may not claim them.
 var coreKeyPrefixes = []string{"l/", "w/", "f/", "a/", "i/", "r/", "m/", "o/", "d/", "n/",
-	"q/", "s/", "v/", "u/", "dv/", "p/", "qb/"}
+	"q/", "s/", "v/", "u/", "dv/", "p/", "qb/", "sn/"}
 
 var registry struct {
 	sync.Mutex
@@ -228,3 +229,7 @@ func (n *Node) extRoutes() map[string]http.Handler {
 	}
 	return routes
 }
+
+// Serving reports whether the node serves the peer API (a daemon, or a
+// session's in-process node), where background sync belongs.
+func (n *Node) Serving() bool { return n.server != nil }
