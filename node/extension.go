@@ -44,6 +44,13 @@ type PeerRouter interface {
 	PeerRoutes() map[string]http.Handler
 }
 
+// Starter is an extension with work to start once the node is fully open
+// (its peer API serving when it serves one): Start runs after every
+// extension was made; an error closes the node.
+type Starter interface {
+	Start() error
+}
+
 // Aliaser is an extension that knows other names of this agent (a GitHub
 // login): a message naming one of them mentions the agent.
 type Aliaser interface {
@@ -166,6 +173,18 @@ func (n *Node) startExtensions() error {
 		}
 		n.ext.names = append(n.ext.names, info.Name)
 		n.ext.byName[info.Name] = e
+	}
+	return nil
+}
+
+// runExtensions starts those that have work to start.
+func (n *Node) runExtensions() error {
+	for _, name := range n.ext.names {
+		if s, ok := n.ext.byName[name].(Starter); ok {
+			if err := s.Start(); err != nil {
+				return fmt.Errorf("extension %s: %w", name, err)
+			}
+		}
 	}
 	return nil
 }

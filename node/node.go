@@ -184,6 +184,10 @@ func Open(home string, o Options) (*Node, error) {
 		n.loop(n.heartbeatLoop)
 		n.loop(n.syncLoop)
 	}
+	if err := n.runExtensions(); err != nil {
+		n.Close()
+		return nil, err
+	}
 	n.out.start()
 	return n, nil
 }
