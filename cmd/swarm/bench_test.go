@@ -2,100 +2,55 @@ package main
 
 import (
 	"bytes"
-	"context"
-	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/agent-swarm/agent-swarm/bench"
 )
-
-// benchBinary builds this command for the bench's child processes.
-func benchBinary(t *testing.T) {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "swarm")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
-	t.Setenv("SWARM_BENCH_BIN", bin)
-}
-
-// benchTemps lists the bench's temp homes, to see that none is left. The
-// test gives the bench a temp directory of its own, so other processes'
-// runs cannot be counted.
-func benchTemps(t *testing.T) []string {
-	t.Helper()
-	m, err := filepath.Glob(filepath.Join(os.TempDir(), "swarm-bench-*"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
-
-// TestBenchRuns: `swarm bench --quick` runs its peers as separate
-// processes, completes, and prints every row. (It asserts no timings:
-// the figures are for people to read, in docs/performance.md.)
-func TestBenchRuns(t *testing.T) {
-	benchBinary(t)
-	t.Setenv("TMPDIR", t.TempDir())
-	before := len(benchTemps(t))
-	var out, errb bytes.Buffer
-	if err := cmdBench(context.Background(), globals{}, flagMap{"quick": "true"}, &out, &errb); err != nil {
-		t.Fatalf("bench: %v\n%s", err, errb.String())
-	}
-	for _, row := range []string{"direct message p50", "direct message p99", "fan-out to 3 p50", "fan-out to 6 p50",
-		"throughput, 300 direct msgs", "RSS, max member of the 7-member swarm", "swarm serve start to ready",
-		"idle daemon RSS", "idle RSS, 10-member swarm", "RSS after", "swarm_send via MCP stdio", "swarm send CLI"} {
-		if !strings.Contains(out.String(), row) {
-			t.Errorf("no %q row in:\n%s", row, out.String())
-		}
-	}
-	if after := len(benchTemps(t)); after > before {
-		t.Errorf("bench left %d temp homes", after-before)
-	}
-}
-
-// TestBenchLoad: `swarm bench --load`, small, delivers every message
-// exactly once to every other daemon, and stops its daemons.
-func TestBenchLoad(t *testing.T) {
-	benchBinary(t)
-	t.Setenv("TMPDIR", t.TempDir())
-	before := len(benchTemps(t))
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	var out, errb bytes.Buffer
-	if err := cmdBench(ctx, globals{}, flagMap{"load": "true", "rate": "200", "duration": "3s"}, &out, &errb); err != nil {
-		t.Fatalf("bench --load: %v\n%s\n%s", err, out.String(), errb.String())
-	}
-	for _, want := range []string{"(send errors 0)", "lost 0, duplicated 0, unexpected 0; outboxes drained true", "RSS load2.bench: min"} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("no %q in:\n%s", want, out.String())
-		}
-	}
-	var sent, delivered, expected int
-	if _, err := fmt.Sscanf(out.String()[strings.Index(out.String(), "\nsent ")+1:], "sent %d", &sent); err != nil || sent < 500 {
-		t.Errorf("sent %d (%v), want about 600 in:\n%s", sent, err, out.String())
-	}
-	if i := strings.Index(out.String(), "\ndelivered "); i < 0 {
-		t.Errorf("no delivered line in:\n%s", out.String())
-	} else if _, err := fmt.Sscanf(out.String()[i+1:], "delivered %d of %d", &delivered, &expected); err != nil || delivered != 2*sent || expected != 2*sent {
-		t.Errorf("delivered %d of %d (%v), want %d of %d", delivered, expected, err, 2*sent, 2*sent)
-	}
-	if after := len(benchTemps(t)); after > before {
-		t.Errorf("bench left %d temp homes", after-before)
-	}
-}
 
 // TestBenchFlags: bad or misplaced flags are usage errors (exit 2, and
 // no bench runs).
 func TestBenchFlags(t *testing.T) {
-	for _, args := range [][]string{{"--frob"}, {"--rate", "10"}, {"--load", "--rate", "0"}, {"--load", "--duration", "1ms"}, {"--load", "--quick"}} {
+	for _, args := range [][]string{{"--frob"}, {"--rate", "10"}, {"--load", "--rate", "0"}, {"--load", "--duration", "1ms"}, {"--load", "--quick"},
+		{"--n", "0"}, {"--n", "many"}, {"--n", "100001"}, {"--load", "--rate", "fast"}, {"--load", "--duration", "2h"}} {
 		var out, errb bytes.Buffer
 		code := run(append([]string{"--home", t.TempDir(), "bench"}, args...), strings.NewReader(""), &out, &errb)
 		if code != 2 || !strings.Contains(errb.String(), "--") || out.Len() != 0 {
 			t.Errorf("bench %v: exit %d, stderr %q, stdout %q; want a usage error", args, code, errb.String(), out.String())
+		}
+	}
+}
+
+// TestBenchFlagsOptions: the flags of `swarm bench` reach package bench
+// as the options they name; what is not given stays zero (bench's default).
+func TestBenchFlagsOptions(t *testing.T) {
+	for _, c := range []struct {
+		f    flagMap
+		want bench.Options
+	}{
+		{flagMap{}, bench.Options{}},
+		{flagMap{"quick": "true"}, bench.Options{Quick: true}},
+		{flagMap{"swarm100": "true", "n": "250"}, bench.Options{Swarm100: true, N: 250}},
+		{flagMap{"quick": "true", "swarm100": "true", "n": "1"}, bench.Options{Quick: true, Swarm100: true, N: 1}},
+	} {
+		got, err := benchFlags(c.f)
+		if err != nil || !reflect.DeepEqual(got, c.want) {
+			t.Errorf("benchFlags(%v) = %+v, %v; want %+v", c.f, got, err, c.want)
+		}
+	}
+	for _, c := range []struct {
+		f    flagMap
+		want bench.LoadOptions
+	}{
+		{flagMap{"load": "true"}, bench.LoadOptions{}},
+		{flagMap{"load": "true", "rate": "200", "duration": "3s"}, bench.LoadOptions{Rate: 200, Duration: 3 * time.Second}},
+		{flagMap{"load": "true", "duration": "1h"}, bench.LoadOptions{Duration: time.Hour}},
+	} {
+		got, err := loadFlags(c.f)
+		if err != nil || got != c.want {
+			t.Errorf("loadFlags(%v) = %+v, %v; want %+v", c.f, got, err, c.want)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/agent-swarm/agent-swarm/bench"
 	"github.com/spf13/cobra"
 )
 
@@ -105,7 +106,7 @@ listen and advertise later.`,
 	fl.String("duration", "", "with --load: how long (default 60s)")
 
 	c = add(root, &cobra.Command{
-		Use: "bench-peer", Hidden: true, Short: "The raw HTTP/3 server of swarm bench",
+		Use: bench.PeerCommand, Hidden: true, Short: "The raw HTTP/3 server of swarm bench",
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmdBenchPeer(cmd.Context(), flagsOf(cmd), stdout) },
 	})
 	c.Flags().String("dir", "", "the directory holding cert.pem and key.pem")

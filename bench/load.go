@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -14,12 +14,37 @@ import (
 
 	"github.com/agent-swarm/agent-swarm/node"
 	"github.com/agent-swarm/agent-swarm/node/localapi"
+	"github.com/agent-swarm/agent-swarm/node/transport"
 )
 
-// loadOpts size `swarm bench --load`.
-type loadOpts struct {
-	rate int           // messages per second, all daemons together
-	dur  time.Duration // how long sends are issued
+// Limits of LoadOptions.
+const (
+	MaxRate         = 100000
+	MinLoadDuration = time.Second
+	MaxLoadDuration = time.Hour
+)
+
+// LoadOptions size one run of Load.
+type LoadOptions struct {
+	Rate     int           // messages per second, all daemons together, 1..MaxRate; 0: 1000
+	Duration time.Duration // how long sends are issued, MinLoadDuration..MaxLoadDuration; 0: 60 s
+}
+
+// withDefaults fills the zero fields, or says which is out of range.
+func (o LoadOptions) withDefaults() (LoadOptions, error) {
+	if o.Rate == 0 {
+		o.Rate = 1000
+	}
+	if o.Duration == 0 {
+		o.Duration = 60 * time.Second
+	}
+	if o.Rate < 1 || o.Rate > MaxRate {
+		return o, fmt.Errorf("bench --load: rate %d is outside 1..%d messages per second", o.Rate, MaxRate)
+	}
+	if o.Duration < MinLoadDuration || o.Duration > MaxLoadDuration {
+		return o, fmt.Errorf("bench --load: duration %s is outside %s..%s", o.Duration, MinLoadDuration, MaxLoadDuration)
+	}
+	return o, nil
 }
 
 const (
@@ -29,28 +54,22 @@ const (
 	loadSampleEvery = 5 * time.Second
 )
 
-func loadFlags(f map[string]string) (loadOpts, error) {
-	lo := loadOpts{rate: 1000, dur: 60 * time.Second}
-	for k := range f {
-		if k != "load" && k != "rate" && k != "duration" {
-			return lo, usagef("bench --load: --%s does not go with --load", k)
-		}
+// Load runs three `swarm serve` daemons (default config) in one swarm
+// under a paced load and reports to stdout their RSS over time and
+// whether every message arrived exactly once; it fails if any was lost or
+// duplicated. Every child is stopped and every home removed before it
+// returns.
+func Load(ctx context.Context, o LoadOptions, stdout, stderr io.Writer) error {
+	o, err := o.withDefaults()
+	if err != nil {
+		return err
 	}
-	if v := f["rate"]; v != "" {
-		r, err := strconv.Atoi(v)
-		if err != nil || r < 1 || r > 100000 {
-			return lo, usagef("--rate must be 1..100000 messages per second")
-		}
-		lo.rate = r
+	b, err := newBencher(stderr)
+	if err != nil {
+		return err
 	}
-	if v := f["duration"]; v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d < time.Second || d > time.Hour {
-			return lo, usagef("--duration must be 1s..1h")
-		}
-		lo.dur = d
-	}
-	return lo, nil
+	defer b.close()
+	return b.load(ctx, o, stdout)
 }
 
 // loadDaemon is one `swarm serve` of the load run.
@@ -90,14 +109,14 @@ func (d *loadDaemon) sampleRSS() float64 {
 }
 
 // load runs three `swarm serve` daemons (default config) in one swarm and
-// drives broadcasts through their local APIs, round-robin, at lo.rate for
-// lo.dur; it samples each daemon's RSS every 5 s, waits for the outboxes
+// drives broadcasts through their local APIs, round-robin, at lo.Rate for
+// lo.Duration; it samples each daemon's RSS every 5 s, waits for the outboxes
 // to drain, then reads every inbox and fails if any message was lost or
 // duplicated (or a send failed).
-func (b *bencher) load(ctx context.Context, lo loadOpts, stdout io.Writer) error {
+func (b *bencher) load(ctx context.Context, lo LoadOptions, stdout io.Writer) error {
 	ds := make([]*loadDaemon, loadDaemons)
 	for k := range ds {
-		port, err := freePort()
+		port, err := transport.FreePort("127.0.0.1")
 		if err != nil {
 			return err
 		}
@@ -154,9 +173,9 @@ func (b *bencher) load(ctx context.Context, lo loadOpts, stdout io.Writer) error
 		}
 	}
 
-	total := int(float64(lo.rate) * lo.dur.Seconds())
+	total := int(float64(lo.Rate) * lo.Duration.Seconds())
 	fmt.Fprintf(stdout, "load: %d daemons in one swarm; broadcasts of 512 B through the local APIs, round-robin, %d/s for %s (at most %d)\n",
-		loadDaemons, lo.rate, lo.dur, total)
+		loadDaemons, lo.Rate, lo.Duration, total)
 
 	// Sampler: every 5 s, each daemon's RSS and outbox, until stopped.
 	var mu sync.Mutex // guards sent, errs, the daemons' RSS figures
@@ -250,8 +269,8 @@ func (b *bencher) load(ctx context.Context, lo loadOpts, stdout io.Writer) error
 	}
 	// Pacer: message i is due at start + i/rate; nothing is issued after
 	// start + dur, whatever is left of total.
-	end := start.Add(lo.dur)
-	every := float64(time.Second) / float64(lo.rate)
+	end := start.Add(lo.Duration)
+	every := float64(time.Second) / float64(lo.Rate)
 pace:
 	for i := 0; i < total; i++ {
 		due := start.Add(time.Duration(float64(i) * every))
@@ -363,7 +382,7 @@ pace:
 	}
 	n := nsent()
 	fmt.Fprintf(stdout, "sent %d (send errors %d) in %.1fs: %.0f/s achieved of %d/s asked\n", n, len(errs), sendTime.Seconds(),
-		float64(n)/sendTime.Seconds(), lo.rate)
+		float64(n)/sendTime.Seconds(), lo.Rate)
 	fmt.Fprintf(stdout, "delivered %d of %d expected; lost %d, duplicated %d, unexpected %d; outboxes drained %v after %.1fs\n",
 		delivered, expected, lost, dups, unexpected, drained, drainTime.Seconds())
 	for _, d := range ds {

@@ -1,10 +1,8 @@
-package main
+package bench
 
 import (
 	"context"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -33,7 +31,7 @@ const (
 // with Wait to the other size-1, beside a raw POST to as many in-process
 // raw servers, and (a) how long after a join returns every member lists
 // the new member. It reports the memory of this process per node.
-func (b *bencher) swarm100(ctx context.Context, size, rounds int) ([]benchRow, error) {
+func (b *bencher) swarm100(ctx context.Context, size, rounds int) ([]row, error) {
 	fmt.Fprintf(b.stderr, "bench: %d-member swarm in this process\n", size)
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
@@ -49,11 +47,7 @@ func (b *bencher) swarm100(ctx context.Context, size, rounds int) ([]benchRow, e
 	if err != nil {
 		return nil, err
 	}
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, io.LimitReader(r.Body, 1<<20))
-		w.Header().Set("Content-Type", "application/json")
-		io.WriteString(w, `{"ok":true}`)
-	})
+	h := rawHandler()
 	var raws []transport.Peer
 	var servers []*transport.Server
 	defer func() {
@@ -177,8 +171,8 @@ func (b *bencher) swarm100(ctx context.Context, size, rounds int) ([]benchRow, e
 	conv := time.Since(t1)
 
 	perNode := (rss2 - rss1) / float64(size)
-	return []benchRow{
-		row(fmt.Sprintf("%d-swarm: broadcast to %d p50 (in-proc)", size, size-1), rawDs, nodeDs, 0.50, "report (no target)"),
+	return []row{
+		quantileRow(fmt.Sprintf("%d-swarm: broadcast to %d p50 (in-proc)", size, size-1), rawDs, nodeDs, 0.50, "report (no target)"),
 		{Metric: fmt.Sprintf("%d-swarm: all list a new member after", size), Unit: "ms", Node: float64(conv.Microseconds()) / 1000,
 			Target: "report (no baseline, no target)"},
 		{Metric: fmt.Sprintf("%d-swarm: RSS per in-process node", size), Unit: "MB", Node: perNode,

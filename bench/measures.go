@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -23,7 +23,7 @@ const throughputStreams = 64
 // the loop goes, until the outbox is empty and every delivery is
 // Delivered; beside n raw POSTs to one raw server with 64 streams in
 // flight on one connection.
-func (b *bencher) throughput(ctx context.Context, a *node.Node, to string, raw transport.Peer, client *transport.Client, body string, n int) (benchRow, error) {
+func (b *bencher) throughput(ctx context.Context, a *node.Node, to string, raw transport.Peer, client *transport.Client, body string, n int) (row, error) {
 	fmt.Fprintf(b.stderr, "bench: throughput x%d (raw: %d streams; node: %d concurrent senders, no wait, then flush)\n", n, throughputStreams, throughputStreams)
 	var next atomic.Int64
 	var firstErr atomic.Value
@@ -44,10 +44,10 @@ func (b *bencher) throughput(ctx context.Context, a *node.Node, to string, raw t
 	wg.Wait()
 	rawDur := time.Since(t0)
 	if err, _ := firstErr.Load().(error); err != nil {
-		return benchRow{}, err
+		return row{}, err
 	}
 	if err := ctx.Err(); err != nil {
-		return benchRow{}, err
+		return row{}, err
 	}
 
 	// The node side gets the same concurrency as the raw side: 64
@@ -75,32 +75,32 @@ func (b *bencher) throughput(ctx context.Context, a *node.Node, to string, raw t
 	}
 	wg.Wait()
 	if err, _ := firstErr.Load().(error); err != nil {
-		return benchRow{}, err
+		return row{}, err
 	}
 	if left := a.Flush(ctx, 120*time.Second); left > 0 {
-		return benchRow{}, fmt.Errorf("throughput: %d deliveries still queued after 120 s", left)
+		return row{}, fmt.Errorf("throughput: %d deliveries still queued after 120 s", left)
 	}
 	nodeDur := time.Since(t1)
 	for _, id := range ids {
 		ds, err := a.Deliveries(id)
 		if err != nil {
-			return benchRow{}, err
+			return row{}, err
 		}
 		for _, d := range ds {
 			if d.Status != node.Delivered {
-				return benchRow{}, fmt.Errorf("throughput: delivery of %s to %s: %s %s", id, d.Peer, d.Status, d.Reason)
+				return row{}, fmt.Errorf("throughput: delivery of %s to %s: %s %s", id, d.Peer, d.Status, d.Reason)
 			}
 		}
 	}
 	rawRate, nodeRate := float64(n)/rawDur.Seconds(), float64(n)/nodeDur.Seconds()
-	return benchRow{Metric: fmt.Sprintf("throughput, %d direct msgs, %d in flight", n, throughputStreams), Unit: "msg/s",
+	return row{Metric: fmt.Sprintf("throughput, %d direct msgs, %d in flight", n, throughputStreams), Unit: "msg/s",
 		Baseline: rawRate, Node: nodeRate, Ratio: nodeRate / rawRate, Target: ">= 0.50x raw"}, nil
 }
 
 // fanOutBig measures fan-out to o.fanBig members, each a `swarm serve`
 // process, against a raw POST to as many raw server processes at once.
 // Its members and the extra raw servers are stopped when it returns.
-func (b *bencher) fanOutBig(ctx context.Context, a *node.Node, raws []transport.Peer, client *transport.Client, body string, o benchOpts) ([]benchRow, error) {
+func (b *bencher) fanOutBig(ctx context.Context, a *node.Node, raws []transport.Peer, client *transport.Client, body string, o sizes) ([]row, error) {
 	fmt.Fprintf(b.stderr, "bench: starting %d members and %d raw servers for fan-out to %d\n", o.fanBig, max(o.fanBig-len(raws), 0), o.fanBig)
 	var started []*exec.Cmd
 	defer func() { b.stop(started...) }()
@@ -172,9 +172,9 @@ func (b *bencher) fanOutBig(ctx context.Context, a *node.Node, raws []transport.
 	if err != nil {
 		return nil, err
 	}
-	rows := []benchRow{
-		row(fmt.Sprintf("fan-out to %d p50 (vs raw fan-out)", o.fanBig), rawDs, nodeDs, 0.50, "<= 1.5x"),
-		row(fmt.Sprintf("fan-out to %d p99 (vs raw fan-out)", o.fanBig), rawDs, nodeDs, 0.99, ""),
+	rows := []row{
+		quantileRow(fmt.Sprintf("fan-out to %d p50 (vs raw fan-out)", o.fanBig), rawDs, nodeDs, 0.50, "<= 1.5x"),
+		quantileRow(fmt.Sprintf("fan-out to %d p99 (vs raw fan-out)", o.fanBig), rawDs, nodeDs, 0.99, ""),
 	}
 	// The largest member RSS: a daemon with o.fanBig live peers (each pair
 	// of members has heartbeated over its own connections).
@@ -184,14 +184,14 @@ func (b *bencher) fanOutBig(ctx context.Context, a *node.Node, raws []transport.
 		if err != nil {
 			return nil, err
 		}
-		if c.Args[1] == "bench-peer" {
+		if c.Args[1] == PeerCommand {
 			rawRSS = max(rawRSS, v)
 		} else {
 			memberRSS = max(memberRSS, v)
 		}
 	}
 	if rawRSS > 0 {
-		rows = append(rows, benchRow{Metric: fmt.Sprintf("RSS, max member of the %d-member swarm", o.fanBig+1), Unit: "MB",
+		rows = append(rows, row{Metric: fmt.Sprintf("RSS, max member of the %d-member swarm", o.fanBig+1), Unit: "MB",
 			Baseline: rawRSS, Node: memberRSS, Ratio: memberRSS / rawRSS, Target: "(live peers; cf. 60 MB)"})
 	}
 	return rows, nil
@@ -223,7 +223,7 @@ func joinOffline(ctx context.Context, master *node.Node, swarm, home string) err
 func (b *bencher) idleWithPeers(ctx context.Context, peers int) (int, time.Time, error) {
 	fmt.Fprintf(b.stderr, "bench: daemon in a swarm of %d (%d offline)\n", peers, peers-1)
 	mk := func(name string) (string, error) {
-		port, err := freePort()
+		port, err := transport.FreePort("127.0.0.1")
 		if err != nil {
 			return "", err
 		}
@@ -278,27 +278,27 @@ func (b *bencher) idleWithPeers(ctx context.Context, peers int) (int, time.Time,
 // readyTime measures `swarm serve` from process start to its ready file
 // (runs times, after one unmeasured start that creates the store), beside
 // the raw server process from start to the line with its address.
-func (b *bencher) readyTime(ctx context.Context, runs int) (benchRow, error) {
+func (b *bencher) readyTime(ctx context.Context, runs int) (row, error) {
 	fmt.Fprintf(b.stderr, "bench: swarm serve start to ready x%d\n", runs)
 	home, err := b.nodeHome("ready")
 	if err != nil {
-		return benchRow{}, err
+		return row{}, err
 	}
 	dir, _, err := b.rawDir()
 	if err != nil {
-		return benchRow{}, err
+		return row{}, err
 	}
 	ready := filepath.Join(home, node.ReadyFile)
 	var rawDs, nodeDs []time.Duration
 	for i := 0; i <= runs; i++ {
 		t0 := time.Now()
-		cmd, out, err := b.start("bench-peer", "--dir", dir)
+		cmd, out, err := b.start(PeerCommand, "--dir", dir)
 		if err != nil {
-			return benchRow{}, err
+			return row{}, err
 		}
 		if _, err := readLine(out, 15*time.Second); err != nil {
 			b.stop(cmd)
-			return benchRow{}, fmt.Errorf("raw peer did not start: %w", err)
+			return row{}, fmt.Errorf("raw peer did not start: %w", err)
 		}
 		d := time.Since(t0)
 		b.stop(cmd)
@@ -310,7 +310,7 @@ func (b *bencher) readyTime(ctx context.Context, runs int) (benchRow, error) {
 		t0 = time.Now()
 		cmd, err = b.startServe(home)
 		if err != nil {
-			return benchRow{}, err
+			return row{}, err
 		}
 		for {
 			if _, err := os.Stat(ready); err == nil {
@@ -318,7 +318,7 @@ func (b *bencher) readyTime(ctx context.Context, runs int) (benchRow, error) {
 			}
 			if time.Since(t0) > 15*time.Second || ctx.Err() != nil {
 				b.stop(cmd)
-				return benchRow{}, fmt.Errorf("swarm serve did not become ready")
+				return row{}, fmt.Errorf("swarm serve did not become ready")
 			}
 			time.Sleep(time.Millisecond)
 		}
@@ -328,6 +328,6 @@ func (b *bencher) readyTime(ctx context.Context, runs int) (benchRow, error) {
 			nodeDs = append(nodeDs, d)
 		}
 	}
-	r := row(fmt.Sprintf("swarm serve start to ready p50 (of %d)", runs), rawDs, nodeDs, 0.5, "node <= 150 ms")
+	r := quantileRow(fmt.Sprintf("swarm serve start to ready p50 (of %d)", runs), rawDs, nodeDs, 0.5, "node <= 150 ms")
 	return r, nil
 }
