@@ -13,6 +13,7 @@ import (
 	"github.com/agent-swarm/agent-swarm/node"
 	"github.com/agent-swarm/agent-swarm/node/ops"
 	"github.com/agent-swarm/agent-swarm/node/transport"
+	"github.com/agent-swarm/agent-swarm/node/wire"
 	"github.com/rs/zerolog"
 )
 
@@ -389,5 +390,92 @@ func TestWakeOpsArgErrors(t *testing.T) {
 		if err != nil && strings.Contains(err.Error(), tc.op) {
 			t.Errorf("%s: the error names the operation by its internal name: %v", tc.op, err)
 		}
+	}
+}
+
+// TestWakeOnMembershipEvent: a rule on a system event wakes the daemon's
+// agent when the membership log says another agent joined; the prompt
+// says it comes from the signed log. A member's message does not match
+// that rule.
+func TestWakeOnMembershipEvent(t *testing.T) {
+	dir := t.TempDir()
+	a := scNode(t, "a.test")
+	bHome := scHome(t, "b.test")
+	setConfig(t, bHome, Config{Enabled: true, Rules: []Rule{{On: "system", Event: "joined"}}, Claude: fakeClaude(t, dir), Gather: "50ms", Cooldown: "0s"})
+	b := openNode(t, bHome, daemonOpts)
+	scSwarm(t, a, b)
+	must[node.SendResult](t)(a.Send(context.Background(), node.SendArgs{Swarm: "team", To: "b.test", Body: "c.test joined, wake up", Wait: 5 * time.Second}))
+	c := scNode(t, "c.test")
+	inv := must[node.InviteInfo](t)(a.Invite(node.InviteArgs{Swarm: "team"}))
+	must[node.SwarmInfo](t)(c.Join(context.Background(), inv.Token))
+	want := `Swarm event in "team": joined (c.test). This comes from the signed membership log.`
+	prompt := func() string {
+		var all strings.Builder
+		for _, r := range runs(t, dir) {
+			b, _ := os.ReadFile(filepath.Join(r, "stdin"))
+			all.Write(b)
+		}
+		return all.String()
+	}
+	scWait(t, "a wake for c's join", func() bool { return strings.Contains(prompt(), want) })
+	if strings.Contains(prompt(), "wake up") {
+		t.Fatalf("a peer's message woke the agent through a system rule:\n%s", prompt())
+	}
+}
+
+// aliasExt stands in for an extension that knows another name of the
+// agent (the GitHub layer knows its login): b.test goes by octo-b.
+type aliasExt struct{ n *node.Node }
+
+func (aliasExt) Close() error { return nil }
+
+func (x aliasExt) Aliases() []string {
+	if x.n.Domain() == "b.test" {
+		return []string{"octo-b"}
+	}
+	return nil
+}
+
+func init() {
+	node.Register(node.ExtensionInfo{Name: "test-alias", New: func(n *node.Node) (node.Extension, error) { return aliasExt{n}, nil }})
+}
+
+// TestWakeOnAlias: another name of the agent (node.Aliases) counts as a
+// mention in an issue's relayed comment, and an issue assigned to it is
+// the system event task_assigned; another login is neither.
+func TestWakeOnAlias(t *testing.T) {
+	dir := t.TempDir()
+	a := scNode(t, "a.test")
+	bHome := scHome(t, "b.test")
+	setConfig(t, bHome, Config{Enabled: true, Rules: []Rule{{On: "mention"}, {On: "system", Event: "task_assigned"}},
+		Claude: fakeClaude(t, dir), Gather: "50ms", Cooldown: "0s"})
+	b := openNode(t, bHome, daemonOpts)
+	scSwarm(t, a, b)
+	issue := wire.Ref{Kind: "issue", Repo: "acme/app", Number: 3}
+	assigned := issue
+	assigned.Action, assigned.Login = "assigned", "OCTO-B"
+	other := issue
+	other.Action, other.Login = "assigned", "octo-c"
+	ctx := context.Background()
+	triggers := func() map[string]int {
+		out := map[string]int{}
+		for _, r := range must[[]Record](t)(wakeOf(t, b).history(0)) {
+			out[r.Trigger] += len(r.Messages)
+		}
+		return out
+	}
+	for _, s := range []node.SendArgs{
+		{Body: "GitHub acme/app#3: bob commented: @octo-c please look", Refs: []wire.Ref{issue}},
+		{Body: "GitHub acme/app#3 assigned to octo-c", Refs: []wire.Ref{other}},
+		{Body: "GitHub acme/app#3: bob commented: @octo-b please look", Refs: []wire.Ref{issue}},
+	} {
+		s.Swarm, s.Wait = "team", 5*time.Second
+		must[node.SendResult](t)(a.Send(ctx, s))
+	}
+	scWait(t, "the mention woke b", func() bool { return triggers()["mention"] == 1 })
+	must[node.SendResult](t)(a.Send(ctx, node.SendArgs{Swarm: "team", Body: "GitHub acme/app#3 assigned to octo-b", Refs: []wire.Ref{assigned}, Wait: 5 * time.Second}))
+	scWait(t, "the assignment woke b", func() bool { return triggers()["system task_assigned"] == 1 })
+	if got := triggers(); len(got) != 2 || got["mention"] != 1 {
+		t.Fatalf("wakes by trigger %v: octo-c's mention and assignment must not wake b", got)
 	}
 }
