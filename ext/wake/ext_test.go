@@ -82,7 +82,9 @@ func must[T any](t *testing.T) func(T, error) T {
 }
 
 // scSwarm makes a swarm name on master and joins the others.
-func scSwarm(t *testing.T, master *node.Node, others ...*node.Node) { joinSwarm(t, "team", master, others...) }
+func scSwarm(t *testing.T, master *node.Node, others ...*node.Node) {
+	joinSwarm(t, "team", master, others...)
+}
 
 func joinSwarm(t *testing.T, name string, master *node.Node, others ...*node.Node) {
 	t.Helper()
