@@ -81,11 +81,12 @@ func must[T any](t *testing.T) func(T, error) T {
 	}
 }
 
-// scSwarm makes a swarm name on master and joins the others.
+// scSwarm makes the swarm "team" on master and joins the others.
 func scSwarm(t *testing.T, master *node.Node, others ...*node.Node) {
 	joinSwarm(t, "team", master, others...)
 }
 
+// joinSwarm makes a swarm on master and joins the others.
 func joinSwarm(t *testing.T, name string, master *node.Node, others ...*node.Node) {
 	t.Helper()
 	must[node.SwarmInfo](t)(master.Create(node.CreateArgs{Name: name}))
