@@ -22,7 +22,6 @@ import (
 	"github.com/agent-swarm/agent-swarm/node/identity"
 	"github.com/agent-swarm/agent-swarm/node/membership"
 	"github.com/agent-swarm/agent-swarm/node/transport"
-	"github.com/agent-swarm/agent-swarm/node/wake"
 	"github.com/agent-swarm/agent-swarm/node/wire"
 	"github.com/google/uuid"
 	"github.com/quic-go/quic-go/http3"
@@ -231,14 +230,8 @@ func TestAdversaryCrossSwarmNameCollision(t *testing.T) {
 	if _, err := v.Mute(MuteArgs{Agent: "b.test"}); err == nil || !IsUser(err) || !strings.Contains(err.Error(), "different keys") {
 		t.Fatalf("mute by an ambiguous name: %v", err)
 	}
-	// A wake rule for a sender binds the key as a mute does.
-	if _, err := v.WakeAdd(wake.Rule{On: "sender", Sender: "b.test"}); err == nil || !strings.Contains(err.Error(), "different keys") {
-		t.Fatalf("wake rule by an ambiguous name: %v", err)
-	}
-	wi := must[WakeInfo](t)(v.WakeAdd(wake.Rule{On: "sender", Sender: fpOf(b)}))
-	if r := wi.Rules[len(wi.Rules)-1]; r.Sender != "b.test" || r.SenderKey != fpOf(b) {
-		t.Fatalf("wake rule %+v, want bound to the real b's key", r)
-	}
+	// (A wake rule for a sender binds the key as a mute does: ext/wake's
+	// TestWakeRuleSenderBindsKey.)
 	must[MuteInfo](t)(v.Mute(MuteArgs{Agent: imp.fingerprint()}))
 	if v.IsMuted(team, b.key()) || !v.IsMuted(other, imp.keyString()) {
 		t.Fatal("the mute of the impostor's key must not mute the real b")

@@ -12,7 +12,6 @@ import (
 
 	"github.com/agent-swarm/agent-swarm/node/identity"
 	"github.com/agent-swarm/agent-swarm/node/transport"
-	"github.com/agent-swarm/agent-swarm/node/wake"
 	"github.com/agent-swarm/agent-swarm/node/wire"
 	"github.com/rs/zerolog"
 )
@@ -36,8 +35,6 @@ type Config struct {
 	NoQUIC bool `json:"no_quic,omitempty"`
 	// GitHub: API URL, this agent's login, the sync bot (no token here).
 	GitHub *GitHubSettings `json:"github,omitempty"`
-	// Wake: when and how an idle Claude Code agent is woken.
-	Wake *wake.Config `json:"wake,omitempty"`
 	// Angie holds the choices the Angie site is generated from.
 	Angie *AngieSettings `json:"angie,omitempty"`
 

@@ -19,7 +19,6 @@ import (
 	"github.com/agent-swarm/agent-swarm/node/identity"
 	"github.com/agent-swarm/agent-swarm/node/membership"
 	"github.com/agent-swarm/agent-swarm/node/transport"
-	"github.com/agent-swarm/agent-swarm/node/wake"
 	"github.com/agent-swarm/agent-swarm/node/wire"
 	"github.com/agent-swarm/agent-swarm/store"
 	"github.com/rs/zerolog"
@@ -35,7 +34,6 @@ type Options struct {
 	Daemon bool
 	// Ext are options for extensions by name (tests point them at fakes).
 	Ext map[string]any
-	Wake  WakeOptions
 	// RootCAs for peers with real certificates (tests); nil = system roots.
 	Client transport.ClientOptions
 	// Now lets tests move the clock; nil is time.Now.
@@ -56,7 +54,6 @@ type Node struct {
 	client *transport.Client
 	server *transport.Server
 	certs  *transport.Certs // nil behind a proxy
-	wake   *wake.Engine     // daemon only
 	ghMu   sync.Mutex
 	gh     *ghLayer // made on first GitHub use
 	bots   bots
@@ -173,10 +170,6 @@ func Open(home string, o Options) (*Node, error) {
 			return nil, err
 		}
 		n.server = srv
-		if err := n.startWake(o.Wake); err != nil {
-			n.Close()
-			return nil, err
-		}
 		n.bots.running, n.bots.kick = map[string]*botEntry{}, make(chan struct{}, 1)
 		n.resumeGitHub()
 		n.loop(n.botLoop)

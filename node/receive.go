@@ -283,7 +283,6 @@ func (n *Node) commit(vs []verdict) {
 				notified = true
 			}
 			n.log.Info().Str("id", v.msg.ID).Str("from", v.msg.From).Str("key", fingerprintOf(v.key)).Str("swarm", v.msg.Swarm).Msg("message received")
-			n.offerWake(*v.msg, v.key)
 			n.publish(Event{Kind: EventMessage, Swarm: v.msg.Swarm, Message: v.msg, SenderKey: v.key})
 		}
 	}

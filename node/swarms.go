@@ -720,7 +720,6 @@ func (n *Node) applyRecords(swarmID string, recs []wire.Signed) (int, error) {
 	if n.server != nil {
 		go n.verifyMembers()
 	}
-	n.systemEvents(next.Settings.Name, next.Records[from:])
 	n.publish(Event{Kind: EventMembership, Swarm: swarmID, SwarmName: next.Settings.Name, Records: next.Records[from:]})
 	n.loop(func() { n.noticeLog(swarmID) })
 	n.kickBots() // a link or a master change may start or stop a bot

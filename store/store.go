@@ -20,8 +20,7 @@
 //	u/<kind>/<name>               mutes: kind is s (swarm ID) or a (agent key)
 //	dv/<domain>                   a name verified over WebPKI: the key its site named, and when
 //	p/self                        this node's presence
-//	k/<unix nanos:20 digits>/<id> wake history (node/wake.Record), 30-day TTL
-//	ks/<swarm>[/<thread>]         Claude session id to resume for a wake group
+//	k/, ks/                       an extension's (its ExtensionInfo.Prefixes; docs/architecture.md)
 //	gh/...                        the GitHub layer's queue, cursors and dedupe (package github)
 //	qb/<swarm>[/<sender key>]     unread inbox bytes of a swarm, of one sender in it (quotas)
 //	sn/<swarm>                    log index through which membership records became inbox notices

@@ -181,7 +181,7 @@ func cmdServe(ctx context.Context, g globals, f flagMap, stderr io.Writer) error
 	}
 	// Right after another command let go of the store, or while another
 	// owner starts, the store is briefly locked: wait, bounded.
-	n, c, err := openOrAttach(ctx, g.home, node.Options{Log: log, Serve: true, Wake: node.WakeOptions{Run: true}}, socketWait)
+	n, c, err := openOrAttach(ctx, g.home, node.Options{Log: log, Serve: true, Daemon: true}, socketWait)
 	if err != nil {
 		return err
 	}

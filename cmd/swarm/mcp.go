@@ -28,7 +28,7 @@ func cmdMCP(ctx context.Context, g globals, f flagMap, stdin io.Reader, stdout, 
 		return err
 	}
 	defer closeLog()
-	conn, err := attach(ctx, g, attachOpts{command: "mcp", serve: true}, log) // in-process: no Wake.Run
+	conn, err := attach(ctx, g, attachOpts{command: "mcp", serve: true}, log) // in-process: not the daemon, no wakes
 	if err != nil {
 		return err
 	}

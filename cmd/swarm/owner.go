@@ -27,7 +27,6 @@ import (
 	"github.com/agent-swarm/agent-swarm/mcp"
 	"github.com/agent-swarm/agent-swarm/node"
 	"github.com/agent-swarm/agent-swarm/node/localapi"
-	"github.com/agent-swarm/agent-swarm/node/wake"
 	"github.com/rs/zerolog"
 )
 
@@ -344,26 +343,19 @@ func waitSocket(ctx context.Context, sock string, bound time.Duration, exited <-
 }
 
 // daemonEnv is the environment an auto-started daemon gets from the
-// command that starts it: what a woken Claude Code session needs
-// (wake.PassEnv and the wake config's own names), SWARM_* settings, the
-// GitHub token and gh's settings (the sync bot and queued writes run on
+// command that starts it: what its extensions need (node.ExtensionEnv: a
+// woken Claude Code session's standard list and the wake config's own
+// names), SWARM_* settings, the GitHub token and gh's settings (the sync bot and queued writes run on
 // the daemon's own token), TLS trust, and the webhook secret the config
 // names. Nothing else of the caller's environment reaches the daemon.
 func daemonEnv(base []string, cfg *node.Config) []string {
-	names := append([]string{}, wake.PassEnv...)
+	names := node.ExtensionEnv(cfg)
 	names = append(names, "SWARM_", "GITHUB_TOKEN", "GH_", "SSL_CERT_FILE", "SSL_CERT_DIR")
 	secret := "SWARM_GITHUB_WEBHOOK_SECRET"
 	if cfg.GitHub != nil && cfg.GitHub.WebhookSecretEnv != "" {
 		secret = cfg.GitHub.WebhookSecretEnv
 	}
 	names = append(names, secret)
-	if cfg.Wake != nil {
-		for _, e := range cfg.Wake.Env {
-			if name, _, hasValue := strings.Cut(e, "="); !hasValue {
-				names = append(names, name)
-			}
-		}
-	}
 	var out []string
 	for _, kv := range base {
 		name, _, ok := strings.Cut(kv, "=")

@@ -15,7 +15,6 @@ import (
 
 	"github.com/agent-swarm/agent-swarm/github/fakegithub"
 	"github.com/agent-swarm/agent-swarm/node"
-	"github.com/agent-swarm/agent-swarm/node/wake"
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
 )
@@ -291,7 +290,7 @@ func TestOwnerOptOutServesSocket(t *testing.T) {
 func TestDaemonEnv(t *testing.T) {
 	cfg := &node.Config{
 		GitHub: &node.GitHubSettings{WebhookSecretEnv: "MY_HOOK_SECRET"},
-		Wake:   &wake.Config{Env: []string{"AWS_PROFILE", "FIXED=1"}},
+		Ext:    map[string]json.RawMessage{"wake": json.RawMessage(`{"env":["AWS_PROFILE","FIXED=1"]}`)},
 	}
 	base := []string{
 		"PATH=/bin", "HOME=/home/u", "LC_ALL=C", "ANTHROPIC_API_KEY=k", "CLAUDE_CONFIG_DIR=/c",

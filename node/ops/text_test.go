@@ -83,8 +83,6 @@ func TestValidateErrors(t *testing.T) {
 		raw  map[string]any
 		want string
 	}{
-		{"wake_add", map[string]any{"on": "bogus"}, `wake add: on "bogus": not one of any, direct,`},
-		{"wake_add", map[string]any{}, `wake add: missing required argument "on" (what fires it)`},
 		{"invite", map[string]any{"ttl": "forever"}, `invite: ttl "forever": want a duration such as "90s" or "2h"`},
 		{"invite", map[string]any{"uses": "many"}, `invite: uses "many": want a whole number`},
 		{"invite", map[string]any{"uses": 1.5}, `invite: uses "1.5": want a whole number`},

@@ -1,4 +1,4 @@
-package ops
+package wake
 
 import (
 	"context"
@@ -8,7 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/agent-swarm/agent-swarm/node"
-	"github.com/agent-swarm/agent-swarm/node/wake"
+	"github.com/agent-swarm/agent-swarm/node/ops"
 	"github.com/agent-swarm/agent-swarm/node/wire"
 )
 
@@ -16,45 +16,43 @@ import (
 // woken session may do and spend, are Local: the user's CLI has them, the
 // model's MCP tools do not, so peer text can never talk a session into
 // raising its own budget.
-var wakeOps = []*Op{
+var wakeOps = []*ops.Op{
 	{
 		Name: "wake_rules", CLI: "wake rules", Summary: "Show the wake settings: whether wakes are on, the rules (numbered), limits and quiet hours.",
 		ReadOnly: true, Idempotent: true,
-		Run:  func(ctx context.Context, n *node.Node, a Args) (any, error) { return n.WakeRules() },
-		Text: textOf(textWake),
+		Run:  withExt(func(x *ext, a ops.Args) (any, error) { return x.rules() }),
+		Text: ops.TextOf(textWake),
 	},
 	{
 		Name: "wake_history", CLI: "wake history", Summary: "List recent wakes: trigger, messages, session, exit, duration, cost, result.",
-		Params:   []Param{{Name: "limit", Kind: Int, Help: "at most this many (default 50)"}},
+		Params:   []ops.Param{{Name: "limit", Kind: ops.Int, Help: "at most this many (default 50)"}},
 		ReadOnly: true, Idempotent: true,
-		Run: func(ctx context.Context, n *node.Node, a Args) (any, error) {
-			return n.WakeHistory(a.Int("limit"))
-		},
-		Text: textOf(textWakeHistory),
+		Run:  withExt(func(x *ext, a ops.Args) (any, error) { return x.history(a.Int("limit")) }),
+		Text: ops.TextOf(textWakeHistory),
 	},
 	{
 		Name: "wake_test", CLI: "wake test", Summary: "Dry-run the wake rules against a message: would it wake the agent now, by which rule, and what would hold it back. Nothing runs.",
-		Params: []Param{
-			{Name: "body", Kind: String, Positional: true, Help: "the message text"},
-			pSwarm,
-			{Name: "from", Kind: String, Help: "the sender's domain"},
-			{Name: "priority", Kind: String, Enum: wire.Priorities, Help: "low, normal, high or urgent"},
-			{Name: "thread", Kind: String, Help: "thread name or ID"},
-			{Name: "direct", Kind: Bool, Help: "a direct message to this agent"},
-			{Name: "event", Kind: String, Enum: wake.SystemEvents, Help: "a system event instead of a message"},
+		Params: []ops.Param{
+			{Name: "body", Kind: ops.String, Positional: true, Help: "the message text"},
+			ops.SwarmParam(),
+			{Name: "from", Kind: ops.String, Help: "the sender's domain"},
+			{Name: "priority", Kind: ops.String, Enum: wire.Priorities, Help: "low, normal, high or urgent"},
+			{Name: "thread", Kind: ops.String, Help: "thread name or ID"},
+			{Name: "direct", Kind: ops.Bool, Help: "a direct message to this agent"},
+			{Name: "event", Kind: ops.String, Enum: SystemEvents, Help: "a system event instead of a message"},
 		},
 		ReadOnly: true, Idempotent: true,
-		Run: func(ctx context.Context, n *node.Node, a Args) (any, error) {
-			return n.WakeTest(node.WakeTestArgs{Swarm: a.Str("swarm"), From: a.Str("from"), Body: a.Str("body"),
+		Run: withExt(func(x *ext, a ops.Args) (any, error) {
+			return x.test(TestArgs{Swarm: a.Str("swarm"), From: a.Str("from"), Body: a.Str("body"),
 				Priority: a.Str("priority"), Thread: a.Str("thread"), Event: a.Str("event"), Direct: a.Bool("direct")})
-		},
-		Text: textOf(func(d wake.Decision) string {
+		}),
+		Text: ops.TextOf(func(d Decision) string {
 			s := "would not wake: " + d.Reason
 			if d.Wake {
 				s = "would wake (" + d.Rule + "): " + d.Reason
 			}
 			if d.NotTill != "" {
-				s += ", not before " + textTime(d.NotTill)
+				s += ", not before " + ops.TextTime(d.NotTill)
 			}
 			return s
 		}),
@@ -62,70 +60,70 @@ var wakeOps = []*Op{
 	{
 		Name: "wake_enable", CLI: "wake enable", Summary: "Turn wakes on: matching messages start a headless Claude Code session.",
 		Local: true, Idempotent: true,
-		Run: func(ctx context.Context, n *node.Node, a Args) (any, error) {
+		Run: withExt(func(x *ext, a ops.Args) (any, error) {
 			on := true
-			return n.WakeSet(node.WakeSetArgs{Enabled: &on})
-		},
-		Text: textOf(textWake),
+			return x.set(SetArgs{Enabled: &on})
+		}),
+		Text: ops.TextOf(textWake),
 	},
 	{
 		Name: "wake_disable", CLI: "wake disable", Summary: "Turn wakes off (rules are kept).",
 		Local: true, Idempotent: true,
-		Run: func(ctx context.Context, n *node.Node, a Args) (any, error) {
+		Run: withExt(func(x *ext, a ops.Args) (any, error) {
 			off := false
-			return n.WakeSet(node.WakeSetArgs{Enabled: &off})
-		},
-		Text: textOf(textWake),
+			return x.set(SetArgs{Enabled: &off})
+		}),
+		Text: ops.TextOf(textWake),
 	},
 	{
 		Name: "wake_add", CLI: "wake add", Summary: "Add a wake rule: on a direct message, a mention, a swarm, a sender, a keyword, a priority or a system event.",
-		Params: []Param{
-			{Name: "on", Kind: String, Required: true, Positional: true, Enum: wake.Kinds, Help: "what fires it"},
-			{Name: "swarm", Kind: String, Help: "only in this swarm"},
-			{Name: "sender", Kind: String, Help: "only from this agent"},
-			{Name: "keyword", Kind: String, Help: "for on=keyword: a word in the text"},
-			{Name: "priority", Kind: String, Enum: wire.Priorities, Help: "for on=priority: this or higher"},
-			{Name: "event", Kind: String, Enum: wake.SystemEvents, Help: "for on=system: which event (default all)"},
+		Params: []ops.Param{
+			{Name: "on", Kind: ops.String, Required: true, Positional: true, Enum: Kinds, Help: "what fires it"},
+			{Name: "swarm", Kind: ops.String, Help: "only in this swarm"},
+			{Name: "sender", Kind: ops.String, Help: "only from this agent"},
+			{Name: "keyword", Kind: ops.String, Help: "for on=keyword: a word in the text"},
+			{Name: "priority", Kind: ops.String, Enum: wire.Priorities, Help: "for on=priority: this or higher"},
+			{Name: "event", Kind: ops.String, Enum: SystemEvents, Help: "for on=system: which event (default all)"},
 		},
 		Local: true,
-		Run: func(ctx context.Context, n *node.Node, a Args) (any, error) {
-			return n.WakeAdd(wake.Rule{On: a.Str("on"), Swarm: a.Str("swarm"), Sender: a.Str("sender"),
+		Run: withExt(func(x *ext, a ops.Args) (any, error) {
+			return x.add(Rule{On: a.Str("on"), Swarm: a.Str("swarm"), Sender: a.Str("sender"),
 				Keyword: a.Str("keyword"), Priority: a.Str("priority"), Event: a.Str("event")})
-		},
-		Text: textOf(textWake),
+		}),
+		Text: ops.TextOf(textWake),
 	},
 	{
 		Name: "wake_remove", CLI: "wake remove", Summary: "Remove wake rule N (as `swarm wake rules` numbers them).",
-		Params: []Param{{Name: "rule", Kind: Int, Required: true, Positional: true, Help: "the rule's number"}},
+		Params: []ops.Param{{Name: "rule", Kind: ops.Int, Required: true, Positional: true, Help: "the rule's number"}},
 		Local:  true, Destructive: true,
-		Run:  func(ctx context.Context, n *node.Node, a Args) (any, error) { return n.WakeRemove(a.Int("rule")) },
-		Text: textOf(textWake),
+		Run:  withExt(func(x *ext, a ops.Args) (any, error) { return x.remove(a.Int("rule")) }),
+		Text: ops.TextOf(textWake),
 	},
 	{
 		Name: "wake_set", CLI: "wake set", Summary: "Change wake limits and how sessions run: quiet hours, cooldown, concurrency, daily budget, timeout, claude binary, directory, model, resume, extra allowed tools, extra environment.",
-		Params: []Param{
-			{Name: "quiet", Kind: String, Help: "no wakes in this local time span, e.g. 22:00-07:00 (empty: none)"},
-			{Name: "cooldown", Kind: String, Help: "between two wakes of one swarm/thread (default 2m)"},
-			{Name: "gather", Kind: String, Help: "wait this long after a first message so a burst is one wake (default 1s)"},
-			{Name: "timeout", Kind: String, Help: "kill a wake after this long (default 10m)"},
-			{Name: "max_concurrent", Kind: Int, Help: "wakes running at once (default 1)"},
-			{Name: "daily_wakes", Kind: Int, Help: "wakes per day (default 20)"},
-			{Name: "daily_cost_usd", Kind: String, Help: "cost per day in USD as the runs report it (0: no cap)"},
-			{Name: "claude", Kind: String, Help: "the claude executable (default claude on PATH)"},
-			{Name: "dir", Kind: String, Help: "working directory of woken sessions (default the node's home)"},
-			{Name: "model", Kind: String, Help: "model for woken sessions"},
-			{Name: "resume", Kind: String, Enum: []string{"true", "false"}, Help: "continue the last session of the same swarm/thread"},
-			{Name: "allowed_tools", Kind: Strings, Help: "tools allowed beyond the swarm tools (comma-separated); built-in ones (Read, Bash(git log:*)) are the only built-ins a woken session has"},
-			{Name: "env", Kind: Strings, Help: "environment for woken sessions beyond the standard list: NAME (the daemon's value) or NAME=VALUE, comma-separated (empty: none)"},
+		Params: []ops.Param{
+			{Name: "quiet", Kind: ops.String, Help: "no wakes in this local time span, e.g. 22:00-07:00 (empty: none)"},
+			{Name: "cooldown", Kind: ops.String, Help: "between two wakes of one swarm/thread (default 2m)"},
+			{Name: "gather", Kind: ops.String, Help: "wait this long after a first message so a burst is one wake (default 1s)"},
+			{Name: "timeout", Kind: ops.String, Help: "kill a wake after this long (default 10m)"},
+			{Name: "max_concurrent", Kind: ops.Int, Help: "wakes running at once (default 1)"},
+			{Name: "daily_wakes", Kind: ops.Int, Help: "wakes per day (default 20)"},
+			{Name: "daily_cost_usd", Kind: ops.String, Help: "cost per day in USD as the runs report it (0: no cap)"},
+			{Name: "claude", Kind: ops.String, Help: "the claude executable (default claude on PATH)"},
+			{Name: "dir", Kind: ops.String, Help: "working directory of woken sessions (default the node's home)"},
+			{Name: "model", Kind: ops.String, Help: "model for woken sessions"},
+			{Name: "resume", Kind: ops.String, Enum: []string{"true", "false"}, Help: "continue the last session of the same swarm/thread"},
+			{Name: "allowed_tools", Kind: ops.Strings, Help: "tools allowed beyond the swarm tools (comma-separated); built-in ones (Read, Bash(git log:*)) are the only built-ins a woken session has"},
+			{Name: "env", Kind: ops.Strings, Help: "environment for woken sessions beyond the standard list: NAME (the daemon's value) or NAME=VALUE, comma-separated (empty: none)"},
 		},
 		Local: true, Idempotent: true,
-		Run:  runWakeSet,
-		Text: textOf(textWake),
+		Run:  withExt(runWakeSet),
+		Text: ops.TextOf(textWake),
 	},
 }
 
-func runWakeSet(ctx context.Context, n *node.Node, a Args) (any, error) {
-	var s node.WakeSetArgs
+func runWakeSet(x *ext, a ops.Args) (any, error) {
+	var s SetArgs
 	str := func(k string) *string {
 		if _, ok := a[k]; !ok {
 			return nil
@@ -174,10 +172,21 @@ func runWakeSet(ctx context.Context, n *node.Node, a Args) (any, error) {
 		}
 		s.Env = &env
 	}
-	return n.WakeSet(s)
+	return x.set(s)
 }
 
-func textWake(w node.WakeInfo) string {
+// withExt runs f on the node's wake extension.
+func withExt(f func(x *ext, a ops.Args) (any, error)) func(context.Context, *node.Node, ops.Args) (any, error) {
+	return func(_ context.Context, n *node.Node, a ops.Args) (any, error) {
+		x, err := of(n)
+		if err != nil {
+			return nil, err
+		}
+		return f(x, a)
+	}
+}
+
+func textWake(w Info) string {
 	var b strings.Builder
 	state := "off"
 	if w.Enabled {
@@ -215,13 +224,13 @@ func textWake(w node.WakeInfo) string {
 
 // textWakeHistory shows each wake's outcome as the session reported it:
 // exit code, why it failed, the tools it was refused, and its result.
-func textWakeHistory(rs []wake.Record) string {
+func textWakeHistory(rs []Record) string {
 	if len(rs) == 0 {
 		return "no wakes yet"
 	}
 	var b strings.Builder
 	for _, r := range rs {
-		fmt.Fprintf(&b, "%s  %-8s %-20s %d msg", textTime(r.Started), r.Status, r.Group, len(r.Messages))
+		fmt.Fprintf(&b, "%s  %-8s %-20s %d msg", ops.TextTime(r.Started), r.Status, r.Group, len(r.Messages))
 		if r.Status != "skipped" {
 			fmt.Fprintf(&b, ", exit %d, %.1fs", r.Exit, float64(r.DurationMs)/1000)
 		}

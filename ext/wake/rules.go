@@ -239,10 +239,10 @@ type Event struct {
 	Body     string `json:"-"`
 	System   string `json:"system,omitempty"`
 	Muted    bool   `json:"muted,omitempty"`
-	// Alias is another name of this agent that counts as a mention (its
+	// Aliases are other names of this agent that count as a mention (its
 	// GitHub login, in issue comments the sync bot relays).
-	Alias  string `json:"-"`
-	Framed string `json:"-"` // the event as the prompt shows it
+	Aliases []string `json:"-"`
+	Framed  string   `json:"-"` // the event as the prompt shows it
 }
 
 // Match returns the first rule the event meets, or -1.
@@ -277,11 +277,21 @@ func (r Rule) matches(self string, e Event) bool {
 	case "direct":
 		return e.Direct
 	case "mention":
-		return mentions(e.Body, self) || (e.Alias != "" && hasWord(e.Body, "@"+e.Alias))
+		return mentions(e.Body, self) || mentionsAlias(e.Body, e.Aliases)
 	case "keyword":
 		return hasWord(e.Body, r.Keyword)
 	case "priority":
 		return priorities[e.Priority] >= priorities[r.Priority]
+	}
+	return false
+}
+
+// mentionsAlias: @alias for one of the agent's other names.
+func mentionsAlias(body string, aliases []string) bool {
+	for _, a := range aliases {
+		if a != "" && hasWord(body, "@"+a) {
+			return true
+		}
 	}
 	return false
 }

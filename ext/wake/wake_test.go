@@ -42,7 +42,7 @@ func TestRules(t *testing.T) {
 		{"an e-mail address is no mention", Rule{On: "mention"}, msg("mail bob@agent-a.example.com"), false},
 		{"a longer name is no mention", Rule{On: "mention"}, msg("@agent-ab hello"), false},
 		{"another agent's domain is no mention", Rule{On: "mention"}, msg("@agent-a.other.org hello"), false},
-		{"mention by GitHub login in a relayed comment", Rule{On: "mention"}, Event{Kind: "message", Swarm: "team", Body: "GitHub acme/app#3: bob commented: @octo-a please look", Alias: "octo-a"}, true},
+		{"mention by GitHub login in a relayed comment", Rule{On: "mention"}, Event{Kind: "message", Swarm: "team", Body: "GitHub acme/app#3: bob commented: @octo-a please look", Aliases: []string{"octo-a"}}, true},
 		{"keyword, any case", Rule{On: "keyword", Keyword: "Deploy"}, msg("we DEPLOY now"), true},
 		{"keyword not inside a word", Rule{On: "keyword", Keyword: "deploy"}, msg("redeployment"), false},
 		{"swarm rule", Rule{On: "swarm", Swarm: "team"}, msg("x"), true},
