@@ -74,6 +74,7 @@ type Node struct {
 	joinLim limiterMap
 	// badSigs spends each remote address's budget of bad signatures.
 	badSigs      limiterMap
+	bodies       *bodyBudget   // request bodies in memory, by remote address
 	badSigWindow time.Duration // the budget's period; 0 is a minute
 	syncing      sync.Map      // swarm ID -> time of last catch-up pull
 	events       *broadcaster
@@ -142,6 +143,7 @@ func Open(home string, o Options) (*Node, error) {
 		swarms: map[string]*swarm{},
 		client: transport.NewClient(o.Client),
 		pres:   newPresenceBook(),
+		bodies: newBodyBudget(defaultBodyBudget, defaultBodyPerAddr),
 		events: newBroadcaster(),
 		ctx:    ctx, cancel: cancel, closed: make(chan struct{}),
 		badSigWindow: o.badSigWindow,

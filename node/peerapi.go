@@ -77,38 +77,72 @@ func writeErr(w http.ResponseWriter, code int, msg string) {
 	writeJSON(w, code, apiError{Error: msg})
 }
 
-// readBody enforces the content type and the size limit.
 // bodyTimeout bounds how long a request body may take to arrive (4 MiB at
 // about 1 Mbit/s); a slow peer cannot pin a handler longer.
 const bodyTimeout = 30 * time.Second
 
-func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, bool) {
+// readBody reads a request body of at most limit bytes, taking each
+// chunk from the node's body budget as it arrives (bodybudget.go); the
+// caller calls done once it no longer holds the body.
+func (n *Node) readBody(w http.ResponseWriter, r *http.Request, limit int64) (body []byte, done func(), ok bool) {
 	// A missing type is taken as JSON (some HTTP/3 clients cannot set
 	// headers); a wrong one is refused. Bodies are verified either way.
 	ct := r.Header.Get("Content-Type")
 	if mt, _, _ := strings.Cut(ct, ";"); ct != "" && strings.TrimSpace(mt) != "application/json" {
 		writeErr(w, http.StatusUnsupportedMediaType, "content type must be application/json")
-		return nil, false
+		return nil, nil, false
 	}
 	if r.ContentLength > limit {
 		writeErr(w, http.StatusRequestEntityTooLarge, "body exceeds the limit of "+strconv.FormatInt(limit, 10)+" bytes")
-		return nil, false
+		return nil, nil, false
 	}
 	// A body that trickles is cut: the TCP server has a ReadTimeout,
 	// HTTP/3 has none, so closing the body bounds both.
 	t := time.AfterFunc(bodyTimeout, func() { r.Body.Close() })
 	defer t.Stop()
-	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			writeErr(w, http.StatusRequestEntityTooLarge, "body exceeds the limit of "+strconv.FormatInt(limit, 10)+" bytes")
-		} else {
-			writeErr(w, http.StatusBadRequest, "could not read the body: "+err.Error())
+	addr, taken := n.remoteIP(r), int64(0)
+	done = func() { n.bodies.give(addr, taken) }
+	in := http.MaxBytesReader(w, r.Body, limit)
+	var buf []byte
+	for {
+		if len(buf) == cap(buf) {
+			// Doubling (from 32 KiB) keeps copies few; the budget is
+			// charged for the capacity, which is what memory holds.
+			grow := max(int64(cap(buf)), 32<<10)
+			if cap(buf) == 0 && r.ContentLength > 0 {
+				grow = r.ContentLength + 1 // the whole body, and room to see its end
+			}
+			grow = min(grow, limit+1-int64(cap(buf)))
+			if grow <= 0 {
+				grow = 1 // one byte more lets MaxBytesReader report the excess
+			}
+			if !n.bodies.take(addr, grow) {
+				done()
+				w.Header().Set("Retry-After", "1")
+				writeErr(w, http.StatusServiceUnavailable, "busy: too many request bodies in flight; retry later")
+				return nil, nil, false
+			}
+			taken += grow
+			nb := make([]byte, len(buf), int64(cap(buf))+grow)
+			copy(nb, buf)
+			buf = nb
 		}
-		return nil, false
+		m, err := in.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+m]
+		if err == io.EOF {
+			return buf, done, true
+		}
+		if err != nil {
+			done()
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				writeErr(w, http.StatusRequestEntityTooLarge, "body exceeds the limit of "+strconv.FormatInt(limit, 10)+" bytes")
+			} else {
+				writeErr(w, http.StatusBadRequest, "could not read the body: "+err.Error())
+			}
+			return nil, nil, false
+		}
 	}
-	return b, true
 }
 
 func (n *Node) handleCard(w http.ResponseWriter, r *http.Request) {
@@ -117,10 +151,11 @@ func (n *Node) handleCard(w http.ResponseWriter, r *http.Request) {
 }
 
 func (n *Node) handleMessages(w http.ResponseWriter, r *http.Request) {
-	body, ok := readBody(w, r, wire.MaxBatchBytes)
+	body, done, ok := n.readBody(w, r, wire.MaxBatchBytes)
 	if !ok {
 		return
 	}
+	defer done() // the body and what is decoded from it are held until the reply
 	b, err := wire.DecodeBatch(body)
 	if err != nil {
 		writeErr(w, http.StatusBadRequest, err.Error())
@@ -177,10 +212,11 @@ func (n *Node) handleJoinHTTP(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusTooManyRequests, "too many join attempts; retry later")
 		return
 	}
-	body, ok := readBody(w, r, 64<<10)
+	body, done, ok := n.readBody(w, r, 64<<10)
 	if !ok {
 		return
 	}
+	defer done()
 	j, req, err := wire.DecodeJoin(body, n.now(), n.window)
 	if err != nil {
 		writeErr(w, http.StatusBadRequest, err.Error())
@@ -202,10 +238,11 @@ func (n *Node) handleJoinHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (n *Node) handlePing(w http.ResponseWriter, r *http.Request) {
-	body, ok := readBody(w, r, 64<<10)
+	body, done, ok := n.readBody(w, r, 64<<10)
 	if !ok {
 		return
 	}
+	defer done()
 	sg, err := wire.DecodeSigned(body)
 	if err != nil {
 		writeErr(w, http.StatusBadRequest, err.Error())

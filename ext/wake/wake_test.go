@@ -480,7 +480,7 @@ func TestRunOutcome(t *testing.T) {
 			out:      `{"type":"result","subtype":"error_max_turns","is_error":true,"session_id":"s","result":""}`,
 			wantExit: 1, wantErr: []string{"ended with an error (error_max_turns)"}},
 		{name: "denied tools",
-			out: `{"type":"result","subtype":"success","is_error":false,"session_id":"s","result":"could not read it","permission_denials":[{"tool_name":"Read"},{"tool_name":"Read"},{"tool_name":"mcp__swarm__swarm_leave"}]}`,
+			out:      `{"type":"result","subtype":"success","is_error":false,"session_id":"s","result":"could not read it","permission_denials":[{"tool_name":"Read"},{"tool_name":"Read"},{"tool_name":"mcp__swarm__swarm_leave"}]}`,
 			wantText: "could not read it", wantDenied: []string{"Read", "mcp__swarm__swarm_leave"}},
 		{name: "crash with a word on stderr", exit: 3, stderr: "Error: cannot find module", wantExit: 3, wantErr: []string{"Error: cannot find module"}},
 		{name: "crash in silence", exit: 4, wantExit: 4, wantErr: []string{"exit status 4", "no result and nothing on stderr"}},

@@ -238,4 +238,3 @@ func textOf[T any](f func(T) string) func(json.RawMessage) (string, error) {
 		return f(v), nil
 	}
 }
-

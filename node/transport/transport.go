@@ -155,6 +155,16 @@ func (s *Server) serverQUICConfig() *quic.Config {
 	}
 	c.MaxIncomingUniStreams = defaultMaxUniStreams
 	c.HandshakeIdleTimeout = s.limits.HandshakeTimeout
+	// Flow-control windows bound what a peer can make quic-go buffer
+	// before the handler reads it (a stream whose headers never finish,
+	// for up to the header deadline): a connection starts at 256 KiB
+	// (quic-go: 768 KiB), so 512 connections hold at most 128 MiB unread;
+	// windows grow, up to 8 MiB (quic-go: 15 MB), only while the handler
+	// reads fast, and what it reads is charged to the node's body budget.
+	c.InitialStreamReceiveWindow = 128 << 10
+	c.MaxStreamReceiveWindow = 2 << 20
+	c.InitialConnectionReceiveWindow = 256 << 10
+	c.MaxConnectionReceiveWindow = 8 << 20
 	return c
 }
 
