@@ -57,9 +57,6 @@ type Node struct {
 	server *transport.Server
 	certs  *transport.Certs // nil behind a proxy
 	wake   *wake.Engine     // daemon only
-	ghMu   sync.Mutex
-	gh     *ghLayer // made on first GitHub use
-	bots   bots
 	pin    string
 	now    func() time.Time
 	window wire.Window
@@ -177,9 +174,6 @@ func Open(home string, o Options) (*Node, error) {
 			n.Close()
 			return nil, err
 		}
-		n.bots.running, n.bots.kick = map[string]*botEntry{}, make(chan struct{}, 1)
-		n.resumeGitHub()
-		n.loop(n.botLoop)
 		n.loop(n.pruneLoop)
 		n.loop(n.heartbeatLoop)
 		n.loop(n.syncLoop)

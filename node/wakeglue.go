@@ -117,7 +117,10 @@ func (n *Node) offerWake(m wire.Message, key string) {
 	im := v.show(&InboxItem{Msg: m, Key: key, Received: n.now().UnixMilli()}, false)
 	ev := wake.Event{Kind: "message", ID: m.ID, Swarm: im.Swarm, From: m.From, FromKey: im.Sender.Fingerprint, Direct: im.Direct,
 		Priority: m.Priority, Thread: m.Thread, Body: m.Body, Muted: im.Muted, Framed: Frame(im)}
-	login := n.ghSettings().Login
+	login := ""
+	if as := n.Aliases(); len(as) > 0 {
+		login = as[0]
+	}
 	for _, r := range m.Refs {
 		if r.Kind != "issue" {
 			continue

@@ -23,7 +23,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/agent-swarm/agent-swarm/github"
 	"github.com/agent-swarm/agent-swarm/mcp"
 	"github.com/agent-swarm/agent-swarm/node"
 	"github.com/agent-swarm/agent-swarm/node/localapi"
@@ -110,11 +109,12 @@ func attach(ctx context.Context, g globals, o attachOpts, log zerolog.Logger) (*
 	return remoteConn(home, o, c, log), nil
 }
 
-// remoteConn wraps a socket client: the command's own GitHub token goes
+// remoteConn wraps a socket client: the command's own credentials (the
+// environment variables extensions declared, node.RegisterCallerEnv) go
 // with every call, and a call that cannot reach the socket (its owner
 // ended) attaches again once.
 func remoteConn(home string, o attachOpts, c *localapi.Client, log zerolog.Logger) *nodeConn {
-	c.GitHubToken = github.EnvToken()
+	c.CallerEnv = node.CallerEnvFrom(os.Getenv)
 	r := &reattacher{home: home, o: o, log: log, c: c}
 	return &nodeConn{Caller: r}
 }
@@ -147,7 +147,7 @@ func (r *reattacher) Call(ctx context.Context, op string, args map[string]any) (
 	if err != nil {
 		return nil, err
 	}
-	nc.GitHubToken = c.GitHubToken
+	nc.CallerEnv = c.CallerEnv
 	r.mu.Lock()
 	r.c = nc
 	r.mu.Unlock()
@@ -345,18 +345,14 @@ func waitSocket(ctx context.Context, sock string, bound time.Duration, exited <-
 
 // daemonEnv is the environment an auto-started daemon gets from the
 // command that starts it: what a woken Claude Code session needs
-// (wake.PassEnv and the wake config's own names), SWARM_* settings, the
-// GitHub token and gh's settings (the sync bot and queued writes run on
-// the daemon's own token), TLS trust, and the webhook secret the config
-// names. Nothing else of the caller's environment reaches the daemon.
+// (wake.PassEnv and the wake config's own names), SWARM_* settings, TLS
+// trust, and what extensions declare for this config (node.DaemonEnv: a
+// token, a webhook secret). Nothing else of the caller's environment
+// reaches the daemon.
 func daemonEnv(base []string, cfg *node.Config) []string {
 	names := append([]string{}, wake.PassEnv...)
-	names = append(names, "SWARM_", "GITHUB_TOKEN", "GH_", "SSL_CERT_FILE", "SSL_CERT_DIR")
-	secret := "SWARM_GITHUB_WEBHOOK_SECRET"
-	if cfg.GitHub != nil && cfg.GitHub.WebhookSecretEnv != "" {
-		secret = cfg.GitHub.WebhookSecretEnv
-	}
-	names = append(names, secret)
+	names = append(names, "SWARM_", "SSL_CERT_FILE", "SSL_CERT_DIR")
+	names = append(names, node.DaemonEnv(cfg)...)
 	if cfg.Wake != nil {
 		for _, e := range cfg.Wake.Env {
 			if name, _, hasValue := strings.Cut(e, "="); !hasValue {

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/agent-swarm/agent-swarm/github/fakegithub"
+	"github.com/agent-swarm/agent-swarm/ext/github/fakegithub"
 	"github.com/agent-swarm/agent-swarm/node"
 	"github.com/agent-swarm/agent-swarm/node/wake"
 	"github.com/mark3labs/mcp-go/client"
@@ -205,7 +205,7 @@ func TestOwnerCallerGitHubToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.GitHub = &node.GitHubSettings{APIURL: fake.URL, Sync: "off"}
+	cfg.Ext = map[string]json.RawMessage{"github": json.RawMessage(`{"api_url":"` + fake.URL + `","sync":"off"}`)}
 	if err := node.SaveConfig(h.home, cfg); err != nil {
 		t.Fatal(err)
 	}
@@ -290,8 +290,8 @@ func TestOwnerOptOutServesSocket(t *testing.T) {
 // starting command's environment and nothing else.
 func TestDaemonEnv(t *testing.T) {
 	cfg := &node.Config{
-		GitHub: &node.GitHubSettings{WebhookSecretEnv: "MY_HOOK_SECRET"},
-		Wake:   &wake.Config{Env: []string{"AWS_PROFILE", "FIXED=1"}},
+		Wake: &wake.Config{Env: []string{"AWS_PROFILE", "FIXED=1"}},
+		Ext:  map[string]json.RawMessage{"github": json.RawMessage(`{"webhook_secret_env":"MY_HOOK_SECRET"}`)},
 	}
 	base := []string{
 		"PATH=/bin", "HOME=/home/u", "LC_ALL=C", "ANTHROPIC_API_KEY=k", "CLAUDE_CONFIG_DIR=/c",
