@@ -1,6 +1,7 @@
 package node
 
 import (
+	"net/http"
 	"strings"
 	"testing"
 
@@ -72,6 +73,19 @@ func TestRelayNote(t *testing.T) {
 		f := Frame(InboxMessage{ID: "m1", Swarm: "team", From: "b.test", Type: c.typ, Body: c.body})
 		if got := strings.Contains(f, "It relays test activity."); got != c.want {
 			t.Errorf("%s %q: note %v, want %v:\n%s", c.typ, c.body, got, c.want, f)
+		}
+	}
+}
+
+// TestAllowedMethodExtRoutes: a wrong method on an extension's endpoint
+// gets 405 naming the right one, as on the core's own.
+func TestAllowedMethodExtRoutes(t *testing.T) {
+	ext := map[string]http.Handler{"POST /ext/hook": http.NotFoundHandler()}
+	for path, want := range map[string]string{
+		"/ext/hook": "POST", "/swarm/v1/ping": "POST", "/.well-known/swarm-agent": "GET", "/ext/other": "", "/ext/hook/x": "",
+	} {
+		if got := allowedMethod(path, ext); got != want {
+			t.Errorf("allowedMethod(%s) = %q, want %q", path, got, want)
 		}
 	}
 }
