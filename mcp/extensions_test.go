@@ -1,6 +1,5 @@
 package mcp_test
 
-// The extensions whose tools the snapshot (testdata/tools.json) holds.
-import (
-	_ "github.com/agent-swarm/agent-swarm/ext/github"
-)
+// The extensions the swarm binary includes, so these tests see the same
+// table of operations as its faces.
+import _ "github.com/agent-swarm/agent-swarm/ext/github"

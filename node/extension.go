@@ -68,6 +68,10 @@ type ExtensionInfo struct {
 	// node opened for one command (not Options.Daemon) makes it too: its
 	// operations must work there; long-lived work belongs to the daemon.
 	New func(n *Node) (Extension, error)
+	// DaemonEnv, if set, names what of the environment of a command that
+	// starts the daemon the extension needs there, given the home's
+	// config: variable names, or prefixes ending in "_" (ExtensionEnv).
+	DaemonEnv func(cfg *Config) []string
 }
 
 // EventKind names an event of the core.

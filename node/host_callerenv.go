@@ -15,15 +15,10 @@ import (
 // operation's context, and the extension reads them with CallerEnv. A
 // command that runs the node in its own process has them in its own
 // environment. Their values are secrets: never logged nor echoed.
-//
-// An auto-started daemon gets only the environment variables some part
-// declares it needs: an extension adds its own (RegisterDaemonEnv),
-// possibly named by its config.json section.
 
 var envRegistry struct {
 	sync.Mutex
 	caller map[string]bool
-	daemon []func(cfg *Config) []string
 }
 
 // RegisterCallerEnv declares environment variables of the calling
@@ -97,26 +92,4 @@ func WithCallerEnv(ctx context.Context, env map[string]string) context.Context {
 func CallerEnv(ctx context.Context, name string) string {
 	env, _ := ctx.Value(callerEnvKey{}).(map[string]string)
 	return env[name]
-}
-
-// RegisterDaemonEnv declares what an auto-started daemon keeps of the
-// environment of the command that starts it: f returns variable names,
-// or prefixes ending in "_", for the home's config. Call it from init.
-func RegisterDaemonEnv(f func(cfg *Config) []string) {
-	envRegistry.Lock()
-	defer envRegistry.Unlock()
-	envRegistry.daemon = append(envRegistry.daemon, f)
-}
-
-// DaemonEnv are the names (and "_"-ended prefixes) every registered part
-// declares for cfg.
-func DaemonEnv(cfg *Config) []string {
-	envRegistry.Lock()
-	fs := append([]func(*Config) []string(nil), envRegistry.daemon...)
-	envRegistry.Unlock()
-	var out []string
-	for _, f := range fs {
-		out = append(out, f(cfg)...)
-	}
-	return out
 }

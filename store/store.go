@@ -22,7 +22,7 @@
 //	p/self                        this node's presence
 //	k/<unix nanos:20 digits>/<id> wake history (node/wake.Record), 30-day TTL
 //	ks/<swarm>[/<thread>]         Claude session id to resume for a wake group
-//	gh/...                        the GitHub layer's queue, cursors and dedupe (ext/github)
+//	gh/...                        the GitHub layer's queue, cursors and dedupe (package github)
 //	qb/<swarm>[/<sender key>]     unread inbox bytes of a swarm, of one sender in it (quotas)
 //	sn/<swarm>                    log index through which membership records became inbox notices
 //

@@ -1,7 +1,5 @@
 package testclients
 
-// The extensions in the swarm binary the clients run: the tools they must
-// find include these extensions' operations.
-import (
-	_ "github.com/agent-swarm/agent-swarm/ext/github"
-)
+// The extensions the swarm binary includes, so these tests see the same
+// table of operations as its faces.
+import _ "github.com/agent-swarm/agent-swarm/ext/github"

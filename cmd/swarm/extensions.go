@@ -1,7 +1,8 @@
 package main
 
-// The extensions in the binary: one blank import each (node.Register runs
-// in its init). Leaving a line out leaves that feature out.
+// The extensions this binary includes: each registers itself (its node
+// extension and its operations) when imported. Leaving a line out leaves
+// the feature out; the core builds and runs without it.
 import (
 	_ "github.com/agent-swarm/agent-swarm/ext/github"
 )

@@ -346,13 +346,13 @@ func waitSocket(ctx context.Context, sock string, bound time.Duration, exited <-
 // daemonEnv is the environment an auto-started daemon gets from the
 // command that starts it: what a woken Claude Code session needs
 // (wake.PassEnv and the wake config's own names), SWARM_* settings, TLS
-// trust, and what extensions declare for this config (node.DaemonEnv: a
-// token, a webhook secret). Nothing else of the caller's environment
+// trust, and what extensions declare for this config (node.ExtensionEnv:
+// a token, a webhook secret). Nothing else of the caller's environment
 // reaches the daemon.
 func daemonEnv(base []string, cfg *node.Config) []string {
 	names := append([]string{}, wake.PassEnv...)
 	names = append(names, "SWARM_", "SSL_CERT_FILE", "SSL_CERT_DIR")
-	names = append(names, node.DaemonEnv(cfg)...)
+	names = append(names, node.ExtensionEnv(cfg)...)
 	if cfg.Wake != nil {
 		for _, e := range cfg.Wake.Env {
 			if name, _, hasValue := strings.Cut(e, "="); !hasValue {

@@ -20,10 +20,9 @@ import (
 const Name = "github"
 
 func init() {
-	node.Register(node.ExtensionInfo{Name: Name, Prefixes: []string{"gh/"}, New: newExt})
+	node.Register(node.ExtensionInfo{Name: Name, Prefixes: []string{"gh/"}, New: newExt, DaemonEnv: daemonEnv})
 	// A command's token serves its calls to a daemon that has none.
 	node.RegisterCallerEnv(tokenEnv...)
-	node.RegisterDaemonEnv(daemonEnv)
 	node.RegisterPublicPaths(publicPaths)
 	node.RegisterRelay(Relay, "It relays GitHub activity: the words it quotes are the named GitHub user's, not the sender's.")
 	registerOps()
