@@ -23,10 +23,12 @@ type Site struct {
 	Resolver      string // DNS resolver for the ACME client
 	// ACMEHTTPPort: Angie >= 1.11 answers HTTP-01 itself on this port
 	// (acme_http_port). 0 means an older Angie: a port-80 server is written.
-	ACMEHTTPPort  int
-	MaxBody       string // client_max_body_size, equal to the node's limit
-	JoinRate      string // limit_req rate for the join endpoint, e.g. "30r/m"
-	GitHubWebhook bool   // also proxy /github/webhook (sync bot on)
+	ACMEHTTPPort int
+	MaxBody      string // client_max_body_size, equal to the node's limit
+	JoinRate     string // limit_req rate for the join endpoint, e.g. "30r/m"
+	// Paths are exact paths extensions serve that are proxied too (a
+	// webhook: node.PublicPaths).
+	Paths []string
 }
 
 // Defaults.
@@ -154,9 +156,9 @@ server {
     location /swarm/v1/ {
         proxy_pass http://{{.Name}};
     }
-{{- if .GitHubWebhook}}
-    location = /github/webhook {
-        proxy_pass http://{{.Name}};
+{{- range .Paths}}
+    location = {{.}} {
+        proxy_pass http://{{$.Name}};
     }
 {{- end}}
     # Nothing else of the node is exposed.

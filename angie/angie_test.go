@@ -15,7 +15,7 @@ var update = flag.Bool("update", false, "rewrite the golden files")
 var cases = map[string]Site{
 	"default":     {Domain: "agent-a.example.com", Upstream: "127.0.0.1:7480", ACMEHTTPPort: 80},
 	"old-angie":   {Domain: "agent-b.example.com", Upstream: "127.0.0.1:7481", ACMEEmail: "ops@example.com"},
-	"staging-bot": {Domain: "agent-c.example.org", Upstream: "[::1]:7482", ACMEHTTPPort: 8080, ACMEDirectory: "https://acme-staging-v02.api.letsencrypt.org/directory", GitHubWebhook: true, MaxBody: "8m", JoinRate: "10r/m"},
+	"staging-bot": {Domain: "agent-c.example.org", Upstream: "[::1]:7482", ACMEHTTPPort: 8080, ACMEDirectory: "https://acme-staging-v02.api.letsencrypt.org/directory", Paths: []string{"/github/webhook"}, MaxBody: "8m", JoinRate: "10r/m"},
 }
 
 func TestGolden(t *testing.T) {
@@ -180,8 +180,8 @@ func TestStructure(t *testing.T) {
 				t.Error("the @acme verification block must exist and come before acme_client")
 			}
 			want := []string{"= /.well-known/swarm-agent", "= /swarm/v1/join", "/swarm/v1/"}
-			if s.GitHubWebhook {
-				want = append(want, "= /github/webhook")
+			for _, p := range s.Paths {
+				want = append(want, "= "+p)
 			}
 			if len(proxied) != len(want) {
 				t.Errorf("proxied locations %v, want exactly %v", proxied, want)

@@ -2,4 +2,7 @@ package mcp_test
 
 // The extensions the swarm binary includes, so these tests see the same
 // table of operations as its faces.
-import _ "github.com/agent-swarm/agent-swarm/ext/wake"
+import (
+	_ "github.com/agent-swarm/agent-swarm/ext/github"
+	_ "github.com/agent-swarm/agent-swarm/ext/wake"
+)

@@ -33,8 +33,6 @@ type Config struct {
 	// NoQUIC serves only HTTPS over TCP (standalone, on a host whose UDP
 	// is blocked); peers fall back to it.
 	NoQUIC bool `json:"no_quic,omitempty"`
-	// GitHub: API URL, this agent's login, the sync bot (no token here).
-	GitHub *GitHubSettings `json:"github,omitempty"`
 	// Angie holds the choices the Angie site is generated from.
 	Angie *AngieSettings `json:"angie,omitempty"`
 

@@ -163,7 +163,7 @@ func registeredInfos() []ExtensionInfo {
 
 // extensions are a node's running extensions, in registration order.
 type extensions struct {
-	names []string
+	names  []string
 	byName map[string]Extension
 }
 

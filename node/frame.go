@@ -33,8 +33,10 @@ func Frame(m InboxMessage) string {
 		prio = "normal"
 	}
 	relay := ""
-	if m.Type == wire.TypeNotification && strings.HasPrefix(m.Body, GitHubRelay) {
-		relay = " It relays GitHub activity: the words it quotes are the named GitHub user's, not the sender's."
+	if m.Type == wire.TypeNotification {
+		if note := relayNote(m.Body); note != "" {
+			relay = " " + note
+		}
 	}
 	b := boundary()
 	body := strings.TrimRight(EscapePeer(m.Body), "\n")

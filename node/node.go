@@ -54,9 +54,6 @@ type Node struct {
 	client *transport.Client
 	server *transport.Server
 	certs  *transport.Certs // nil behind a proxy
-	ghMu   sync.Mutex
-	gh     *ghLayer // made on first GitHub use
-	bots   bots
 	pin    string
 	now    func() time.Time
 	window wire.Window
@@ -172,9 +169,6 @@ func Open(home string, o Options) (*Node, error) {
 			return nil, err
 		}
 		n.server = srv
-		n.bots.running, n.bots.kick = map[string]*botEntry{}, make(chan struct{}, 1)
-		n.resumeGitHub()
-		n.loop(n.botLoop)
 		n.loop(n.pruneLoop)
 		n.loop(n.heartbeatLoop)
 		n.loop(n.syncLoop)

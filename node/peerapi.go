@@ -35,14 +35,12 @@ func (n *Node) peerMux() http.Handler {
 	mux.HandleFunc("POST /swarm/v1/join", n.handleJoinHTTP)
 	mux.HandleFunc("POST /swarm/v1/ping", n.handlePing)
 	mux.HandleFunc("GET /swarm/v1/swarms/{id}/log", n.handleLog)
-	if h := n.webhookHandler(); h != nil {
-		mux.Handle("POST /github/webhook", h)
-	}
-	for pattern, h := range n.extRoutes() {
+	ext := n.extRoutes()
+	for pattern, h := range ext {
 		mux.Handle(pattern, h)
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		if allow := allowedMethod(r.URL.Path); allow != "" {
+		if allow := allowedMethod(r.URL.Path, ext); allow != "" {
 			w.Header().Set("Allow", allow)
 			writeErr(w, http.StatusMethodNotAllowed, r.Method+" "+r.URL.Path+" is not allowed: use "+allow)
 			return
@@ -53,13 +51,19 @@ func (n *Node) peerMux() http.Handler {
 }
 
 // allowedMethod is the method a known endpoint takes ("" when the path
-// is not one), so a wrong method gets 405 rather than 404.
-func allowedMethod(path string) string {
+// is not one), so a wrong method gets 405 rather than 404. ext are the
+// extensions' routes ("POST /path").
+func allowedMethod(path string, ext map[string]http.Handler) string {
 	switch path {
 	case "/.well-known/swarm-agent":
 		return "GET"
-	case "/swarm/v1/messages", "/swarm/v1/join", "/swarm/v1/ping", "/github/webhook":
+	case "/swarm/v1/messages", "/swarm/v1/join", "/swarm/v1/ping":
 		return "POST"
+	}
+	for pattern := range ext {
+		if method, p, ok := strings.Cut(pattern, " "); ok && p == path {
+			return method
+		}
 	}
 	if rest, ok := strings.CutPrefix(path, "/swarm/v1/swarms/"); ok && strings.HasSuffix(rest, "/log") && strings.Count(rest, "/") == 1 {
 		return "GET"

@@ -29,9 +29,6 @@ type SendResult struct {
 	Seq        uint64     `json:"seq"`
 	Recipients []string   `json:"recipients"`
 	Deliveries []Delivery `json:"deliveries,omitempty"`
-	// Durable: the message went to GitHub as an issue comment; the swarm
-	// gets a notification with its link once GitHub has it.
-	Durable *TaskResult `json:"durable,omitempty"`
 }
 
 // Send stores a message, queues it for each recipient and returns once it

@@ -231,7 +231,6 @@ func (n *Node) Create(a CreateArgs) (SwarmInfo, error) {
 		return SwarmInfo{}, err
 	}
 	n.swarms[st.ID] = s
-	n.kickBots()
 	n.publish(Event{Kind: EventSwarms, Swarm: st.ID, SwarmName: st.Settings.Name})
 	return n.info(s), nil
 }
@@ -722,7 +721,6 @@ func (n *Node) applyRecords(swarmID string, recs []wire.Signed) (int, error) {
 	}
 	n.publish(Event{Kind: EventMembership, Swarm: swarmID, SwarmName: next.Settings.Name, Records: next.Records[from:]})
 	n.loop(func() { n.noticeLog(swarmID) })
-	n.kickBots() // a link or a master change may start or stop a bot
 	n.publish(Event{Kind: EventSwarms, Swarm: swarmID, SwarmName: next.Settings.Name})
 	n.log.Info().Str("swarm", swarmID).Uint64("head", next.Head.Index).Int("new", added).Msg("membership log advanced")
 	return added, err

@@ -65,10 +65,9 @@ func siteFor(cfg *node.Config) angie.Site {
 		ACMEDirectory: s.ACMEDirectory, ACMEEmail: s.ACMEEmail, ACMEHTTPPort: s.ACMEHTTPPort,
 		CABundle: s.CABundle, Resolver: s.Resolver,
 		MaxBody: fmt.Sprintf("%dk", wire.MaxBatchBytes>>10),
-		// GitHub's webhook deliveries reach the sync bot only when a
-		// webhook secret is configured; otherwise the bot polls.
-		GitHubWebhook: cfg.GitHub != nil && cfg.GitHub.WebhookSecretEnv != "" && cfg.GitHub.Sync != "off",
-		JoinRate:      fmt.Sprintf("%dr/m", max(1, int(jr*60))),
+		// What extensions serve publicly in this config (a webhook).
+		Paths:    node.PublicPaths(cfg),
+		JoinRate: fmt.Sprintf("%dr/m", max(1, int(jr*60))),
 	}
 }
 

@@ -23,7 +23,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/agent-swarm/agent-swarm/github"
 	"github.com/agent-swarm/agent-swarm/mcp"
 	"github.com/agent-swarm/agent-swarm/node"
 	"github.com/agent-swarm/agent-swarm/node/localapi"
@@ -109,11 +108,12 @@ func attach(ctx context.Context, g globals, o attachOpts, log zerolog.Logger) (*
 	return remoteConn(home, o, c, log), nil
 }
 
-// remoteConn wraps a socket client: the command's own GitHub token goes
+// remoteConn wraps a socket client: the command's own credentials (the
+// environment variables extensions declared, node.RegisterCallerEnv) go
 // with every call, and a call that cannot reach the socket (its owner
 // ended) attaches again once.
 func remoteConn(home string, o attachOpts, c *localapi.Client, log zerolog.Logger) *nodeConn {
-	c.GitHubToken = github.EnvToken()
+	c.CallerEnv = node.CallerEnvFrom(os.Getenv)
 	r := &reattacher{home: home, o: o, log: log, c: c}
 	return &nodeConn{Caller: r}
 }
@@ -146,7 +146,7 @@ func (r *reattacher) Call(ctx context.Context, op string, args map[string]any) (
 	if err != nil {
 		return nil, err
 	}
-	nc.GitHubToken = c.GitHubToken
+	nc.CallerEnv = c.CallerEnv
 	r.mu.Lock()
 	r.c = nc
 	r.mu.Unlock()
@@ -343,19 +343,14 @@ func waitSocket(ctx context.Context, sock string, bound time.Duration, exited <-
 }
 
 // daemonEnv is the environment an auto-started daemon gets from the
-// command that starts it: what its extensions need (node.ExtensionEnv: a
-// woken Claude Code session's standard list and the wake config's own
-// names), SWARM_* settings, the GitHub token and gh's settings (the sync bot and queued writes run on
-// the daemon's own token), TLS trust, and the webhook secret the config
-// names. Nothing else of the caller's environment reaches the daemon.
+// command that starts it: what its extensions need for this config
+// (node.ExtensionEnv: a woken Claude Code session's standard list and the
+// wake config's own names, a GitHub token, a webhook secret), SWARM_*
+// settings and TLS trust. Nothing else of the caller's environment
+// reaches the daemon.
 func daemonEnv(base []string, cfg *node.Config) []string {
 	names := node.ExtensionEnv(cfg)
-	names = append(names, "SWARM_", "GITHUB_TOKEN", "GH_", "SSL_CERT_FILE", "SSL_CERT_DIR")
-	secret := "SWARM_GITHUB_WEBHOOK_SECRET"
-	if cfg.GitHub != nil && cfg.GitHub.WebhookSecretEnv != "" {
-		secret = cfg.GitHub.WebhookSecretEnv
-	}
-	names = append(names, secret)
+	names = append(names, "SWARM_", "SSL_CERT_FILE", "SSL_CERT_DIR")
 	var out []string
 	for _, kv := range base {
 		name, _, ok := strings.Cut(kv, "=")

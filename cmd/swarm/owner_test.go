@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/agent-swarm/agent-swarm/github/fakegithub"
+	"github.com/agent-swarm/agent-swarm/ext/github/fakegithub"
 	"github.com/agent-swarm/agent-swarm/node"
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
@@ -204,7 +204,7 @@ func TestOwnerCallerGitHubToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.GitHub = &node.GitHubSettings{APIURL: fake.URL, Sync: "off"}
+	cfg.Ext = map[string]json.RawMessage{"github": json.RawMessage(`{"api_url":"` + fake.URL + `","sync":"off"}`)}
 	if err := node.SaveConfig(h.home, cfg); err != nil {
 		t.Fatal(err)
 	}
@@ -289,8 +289,10 @@ func TestOwnerOptOutServesSocket(t *testing.T) {
 // starting command's environment and nothing else.
 func TestDaemonEnv(t *testing.T) {
 	cfg := &node.Config{
-		GitHub: &node.GitHubSettings{WebhookSecretEnv: "MY_HOOK_SECRET"},
-		Ext:    map[string]json.RawMessage{"wake": json.RawMessage(`{"env":["AWS_PROFILE","FIXED=1"]}`)},
+		Ext: map[string]json.RawMessage{
+			"wake":   json.RawMessage(`{"env":["AWS_PROFILE","FIXED=1"]}`),
+			"github": json.RawMessage(`{"webhook_secret_env":"MY_HOOK_SECRET"}`),
+		},
 	}
 	base := []string{
 		"PATH=/bin", "HOME=/home/u", "LC_ALL=C", "ANTHROPIC_API_KEY=k", "CLAUDE_CONFIG_DIR=/c",

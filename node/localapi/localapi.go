@@ -4,11 +4,12 @@
 // is the result as JSON, or {"error": "..."} with 400 for a user's mistake
 // and 500 for a fault of the node.
 //
-// A request may carry the calling command's GitHub token in the
-// Swarm-GitHub-Token header (the socket is the user's alone); the
-// operation then uses it rather than the daemon's own. It is never logged
-// nor echoed. GET /v1/owner says which process serves the socket, and
-// POST /v1/stop asks a daemon to shut down.
+// A request may carry the calling command's values of the environment
+// variables extensions declared (node.RegisterCallerEnv: its credentials),
+// one Swarm-Caller-Env header "NAME=value" each (the socket is the user's
+// alone); the operation then uses them rather than the daemon's own. They
+// are never logged nor echoed. GET /v1/owner says which process serves
+// the socket, and POST /v1/stop asks a daemon to shut down.
 package localapi
 
 import (
@@ -26,14 +27,14 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/agent-swarm/agent-swarm/github"
 	"github.com/agent-swarm/agent-swarm/node"
 	"github.com/agent-swarm/agent-swarm/node/ops"
 	"github.com/rs/zerolog"
 )
 
-// TokenHeader carries the calling command's GitHub token.
-const TokenHeader = "Swarm-GitHub-Token"
+// CallerEnvHeader carries one of the calling command's declared
+// environment variables, as NAME=value.
+const CallerEnvHeader = "Swarm-Caller-Env"
 
 // Owner describes the process that serves the socket and owns the store.
 type Owner struct {
@@ -135,7 +136,7 @@ func Handler(n *node.Node, log zerolog.Logger) http.Handler {
 			reply(w, 400, map[string]string{"error": "arguments must be one JSON object: " + err.Error()})
 			return
 		}
-		ctx := github.WithToken(r.Context(), r.Header.Get(TokenHeader))
+		ctx := node.WithCallerEnv(r.Context(), callerEnv(r.Header))
 		res, err := ops.Call(ctx, n, r.PathValue("name"), raw)
 		switch {
 		case err == nil:
@@ -161,9 +162,10 @@ func reply(w http.ResponseWriter, code int, v any) {
 // Client calls a daemon's local API.
 type Client struct {
 	hc *http.Client
-	// GitHubToken, when set, goes with every call (TokenHeader): the
-	// calling command's token, which the operation prefers.
-	GitHubToken string
+	// CallerEnv goes with every call (CallerEnvHeader): the calling
+	// command's values of the declared variables (node.CallerEnvFrom),
+	// which the operation prefers to the daemon's own.
+	CallerEnv map[string]string
 }
 
 // Dial connects to the daemon at path, or fails if none answers.
@@ -192,8 +194,11 @@ func (c *Client) Call(ctx context.Context, name string, args map[string]any) (js
 		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	if c.GitHubToken != "" {
-		req.Header.Set(TokenHeader, c.GitHubToken)
+	for name, v := range c.CallerEnv {
+		// A header cannot carry a line break: such a value is not sent.
+		if !strings.Contains(name, "=") && !strings.ContainsAny(name+v, "\r\n") {
+			req.Header.Add(CallerEnvHeader, name+"="+v)
+		}
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
@@ -256,4 +261,16 @@ func (c *Client) do(ctx context.Context, method, path string, v any) error {
 		return fmt.Errorf("daemon: %s", e.Error)
 	}
 	return json.Unmarshal(out, v)
+}
+
+// callerEnv reads the CallerEnvHeader values of a request; names not
+// declared are dropped by node.WithCallerEnv.
+func callerEnv(h http.Header) map[string]string {
+	env := map[string]string{}
+	for _, kv := range h.Values(CallerEnvHeader) {
+		if name, v, ok := strings.Cut(kv, "="); ok {
+			env[name] = v
+		}
+	}
+	return env
 }

@@ -2,6 +2,7 @@ package ops
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 
 	"github.com/agent-swarm/agent-swarm/node"
@@ -26,11 +27,14 @@ func Register(add ...*Op) {
 }
 
 // Hook is an extension's part of a core operation: its parameters are
-// added to the operation's, and when a call sets any of them, Run answers
-// it in place of the core's Run.
+// added to the operation's, and when a call sets any of them (a Bool set
+// to false counts as not set), Run answers it in place of the core's Run.
+// Text, when set, renders the results Run makes: it says ok for those,
+// and the core's Text renders any other.
 type Hook struct {
 	Params []Param
 	Run    func(ctx context.Context, n *node.Node, a Args) (any, error)
+	Text   func(out json.RawMessage) (text string, ok bool)
 }
 
 // Extend adds h to the core operation named name. It panics when there
@@ -51,10 +55,19 @@ func Extend(name string, h Hook) {
 	core := op.Run
 	op.Run = func(ctx context.Context, n *node.Node, a Args) (any, error) {
 		for _, p := range h.Params {
-			if _, set := a[p.Name]; set {
+			if v, set := a[p.Name]; set && v != false {
 				return h.Run(ctx, n, a)
 			}
 		}
 		return core(ctx, n, a)
+	}
+	if h.Text != nil {
+		coreText := op.Text
+		op.Text = func(out json.RawMessage) (string, error) {
+			if s, ok := h.Text(out); ok {
+				return s, nil
+			}
+			return coreText(out)
+		}
 	}
 }

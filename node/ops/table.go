@@ -115,20 +115,10 @@ var table = []*Op{
 			{Name: "priority", Kind: String, Enum: wire.Priorities, Help: "low, normal, high or urgent"},
 			{Name: "ttl", Kind: Duration, Help: "how long delivery is attempted (default 72h)"},
 			{Name: "wait", Kind: Duration, Help: "wait up to this long for every recipient to ack"},
-			{Name: "durable", Kind: Bool, Help: "post it as a comment on the linked repository's issue (with issue) and notify the swarm with the link"},
-			{Name: "issue", Kind: Int, Help: "the issue a durable message is posted on"},
 		},
 		Network: true,
 		Run: func(ctx context.Context, n *node.Node, a Args) (any, error) {
-			sa := node.SendArgs{Swarm: a.Str("swarm"), To: a.Str("to"), Body: a.Str("body"), Type: a.Str("type"),
-				Thread: a.Str("thread"), ReplyTo: a.Str("reply_to"), Priority: a.Str("priority"), TTL: a.Dur("ttl"), Wait: a.Dur("wait")}
-			if a.Bool("durable") {
-				return n.SendDurable(ctx, sa, a.Int("issue"))
-			}
-			if _, ok := a["issue"]; ok {
-				return nil, node.Userf("--issue goes with --durable")
-			}
-			return n.Send(ctx, sa)
+			return n.Send(ctx, SendArgsOf(a))
 		},
 		Text: textOf(textSend),
 	},
@@ -247,4 +237,11 @@ var table = []*Op{
 			return strings.TrimSpace("presence: " + p.State + " " + p.Status)
 		}),
 	},
+}
+
+// SendArgsOf are the arguments of the send operation as node.Send takes
+// them: for an extension's part of send (Extend) that sends another way.
+func SendArgsOf(a Args) node.SendArgs {
+	return node.SendArgs{Swarm: a.Str("swarm"), To: a.Str("to"), Body: a.Str("body"), Type: a.Str("type"),
+		Thread: a.Str("thread"), ReplyTo: a.Str("reply_to"), Priority: a.Str("priority"), TTL: a.Dur("ttl"), Wait: a.Dur("wait")}
 }

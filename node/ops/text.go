@@ -92,9 +92,6 @@ func peerQuote(s string) string {
 }
 
 func textSend(r node.SendResult) string {
-	if r.Durable != nil {
-		return textTask(*r.Durable)
-	}
 	s := fmt.Sprintf("sent %s to %d recipient(s) in %q", r.ID, len(r.Recipients), r.Swarm)
 	for _, d := range r.Deliveries {
 		s += fmt.Sprintf("\n  %s: %s %s", d.Peer, d.Status, d.Reason)

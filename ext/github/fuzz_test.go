@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/agent-swarm/agent-swarm/github/fakegithub"
+	"github.com/agent-swarm/agent-swarm/ext/github/fakegithub"
 )
 
 // FuzzWebhook feeds arbitrary bodies, signatures and event names to the

@@ -7,7 +7,7 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/agent-swarm/agent-swarm/github/fakegithub"
+	"github.com/agent-swarm/agent-swarm/ext/github/fakegithub"
 	"github.com/agent-swarm/agent-swarm/store"
 )
 

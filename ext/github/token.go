@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"strings"
 	"time"
+
+	"github.com/agent-swarm/agent-swarm/node"
 )
 
 // ErrNoToken says where a token may come from; it never says what one is.
@@ -42,18 +44,19 @@ func WithToken(ctx context.Context, token string) context.Context {
 	return context.WithValue(ctx, callerKey{}, token)
 }
 
-// CallerToken is the token WithToken put in ctx, or "".
-func CallerToken(ctx context.Context) string {
-	t, _ := ctx.Value(callerKey{}).(string)
-	return t
-}
+// tokenEnv are the variables a token is read from, in order: the
+// daemon's own, and a calling command's (node.RegisterCallerEnv).
+var tokenEnv = []string{"GITHUB_TOKEN", "GH_TOKEN"}
 
-// EnvToken is this process's token from the environment alone
-// (GITHUB_TOKEN, then GH_TOKEN): what a command hands to the daemon.
-// gh is not asked here: the daemon, same user and HOME, asks it itself.
-func EnvToken() string {
-	for _, name := range []string{"GITHUB_TOKEN", "GH_TOKEN"} {
-		if t := strings.TrimSpace(os.Getenv(name)); t != "" {
+// CallerToken is the calling command's token: the one WithToken put in
+// ctx, else the first of its token variables the local API brought
+// (node.CallerEnv); "" when it brought none.
+func CallerToken(ctx context.Context) string {
+	if t, _ := ctx.Value(callerKey{}).(string); t != "" {
+		return t
+	}
+	for _, name := range tokenEnv {
+		if t := node.CallerEnv(ctx, name); t != "" {
 			return t
 		}
 	}
@@ -76,7 +79,7 @@ func (s TokenSource) Own(ctx context.Context) (string, error) {
 	if getenv == nil {
 		getenv = os.Getenv
 	}
-	for _, name := range []string{"GITHUB_TOKEN", "GH_TOKEN"} {
+	for _, name := range tokenEnv {
 		if t := strings.TrimSpace(getenv(name)); t != "" {
 			return t, nil
 		}

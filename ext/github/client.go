@@ -1,6 +1,8 @@
-// Package github is the GitHub Issues layer of the swarm (DESIGN §7): task
-// tools on issues, a durable write queue that honours rate limits, and a
-// sync bot that turns issue activity into P2P notifications.
+// Package github is the GitHub Issues layer of the swarm (DESIGN §7), an
+// extension of the node (ext.go): task tools on issues, a durable write
+// queue that honours rate limits, and a sync bot (polling, and a webhook)
+// that turns issue activity into P2P notifications. The binary includes
+// it by a blank import (cmd/swarm/extensions.go).
 //
 // Store keys used by this package, extending the key layout documented in
 // package store (all under "gh/"):

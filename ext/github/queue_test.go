@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/agent-swarm/agent-swarm/github/fakegithub"
+	"github.com/agent-swarm/agent-swarm/ext/github/fakegithub"
 	"github.com/agent-swarm/agent-swarm/store"
 )
 

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/agent-swarm/agent-swarm/github/fakegithub"
+	"github.com/agent-swarm/agent-swarm/ext/github/fakegithub"
 )
 
 var hookSecret = []byte("hook-secret")
