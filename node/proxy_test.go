@@ -221,7 +221,7 @@ func TestForgedForwardedForDoesNotDodgeJoinLimit(t *testing.T) {
 	home := scHome(t, "b.test")
 	cfg := must[*Config](t)(LoadConfig(home))
 	cfg.BehindProxy, cfg.JoinRate, cfg.JoinBurst = true, 0.01, 2
-	n := &Node{cfg: *cfg, log: zerolog.Nop(), now: time.Now}
+	n := &Node{cfg: *cfg, log: zerolog.Nop(), now: time.Now, bodies: newBodyBudget(defaultBodyBudget, defaultBodyPerAddr)}
 	h := n.peerMux()
 	codes := []int{}
 	for i := range 4 {
