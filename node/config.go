@@ -110,7 +110,8 @@ type InitOptions struct {
 	CertFile  string
 	KeyFile   string
 	// Angie: production behind Angie. Listen becomes a loopback HTTP/1.1
-	// port (default 127.0.0.1:7080) and the node advertises https://Domain.
+	// port (default: one from 7080-7979 picked by angieListen) and the
+	// node advertises https://Domain.
 	Angie  *AngieSettings
 	NoQUIC bool
 }
@@ -177,7 +178,7 @@ func Init(home string, o InitOptions) (*Config, error) {
 // proxy_pass, and https://Domain as the address peers use.
 func initBehindAngie(home string, o InitOptions) (*Config, error) {
 	if o.Listen == "" {
-		o.Listen = "127.0.0.1:7080"
+		o.Listen = angieListen(o.Domain)
 	}
 	host, _, err := net.SplitHostPort(o.Listen)
 	if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {

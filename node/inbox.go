@@ -641,6 +641,7 @@ type Status struct {
 	Key         string `json:"key"`
 	Advertise   string `json:"advertise"`
 	Listening   string `json:"listening,omitempty"`
+	Serves      string `json:"serves,omitempty"` // the listener's protocols (behind Angie: HTTP/1.1 on loopback)
 	Pin         string `json:"pin,omitempty"`
 	Swarms      int    `json:"swarms"`
 	Unread      int    `json:"unread"`
@@ -673,8 +674,19 @@ func (n *Node) Status() (Status, error) {
 	n.mu.Unlock()
 	sort.Strings(forks)
 	return Status{Domain: n.cfg.Domain, Fingerprint: identity.Fingerprint(n.id.Public()), Key: n.id.KeyString(),
-		Advertise: n.cfg.Advertise, Listening: n.Addr(), Pin: n.pin, Swarms: live, Unread: len(unread),
+		Advertise: n.cfg.Advertise, Listening: n.Addr(), Serves: n.serves(), Pin: n.pin, Swarms: live, Unread: len(unread),
 		Outbox: n.out.pending(), Forks: forks, Presence: n.selfPresence()}, nil
+}
+
+// serves names the protocols of the node's own listener.
+func (n *Node) serves() string {
+	switch {
+	case n.cfg.BehindProxy:
+		return "HTTP/1.1, loopback only: Angie serves peers HTTP/3 + HTTPS"
+	case n.cfg.NoQUIC:
+		return "HTTPS only, no QUIC"
+	}
+	return "HTTP/3 + HTTPS"
 }
 
 // inboxKeep is how long a read message stays in the inbox; unread ones

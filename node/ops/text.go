@@ -13,7 +13,7 @@ func textStatus(s node.Status) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "agent       %s\nfingerprint %s\naddress     %s\n", s.Domain, s.Fingerprint, s.Advertise)
 	if s.Listening != "" {
-		fmt.Fprintf(&b, "listening   %s (HTTP/3 + HTTPS)\n", s.Listening)
+		fmt.Fprintf(&b, "listening   %s (%s)\n", s.Listening, s.Serves)
 	}
 	fmt.Fprintf(&b, "presence    %s %s\nswarms      %d\nunread      %d\noutbox      %d queued", s.State, s.Status, s.Swarms, s.Unread, s.Outbox)
 	for _, f := range s.Forks {
