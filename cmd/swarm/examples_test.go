@@ -14,24 +14,28 @@ import (
 
 var updateExamples = flag.Bool("update-examples", false, "rewrite examples/ from the generators")
 
-// TestAngieExampleIsWhatInitWrites: examples/angie holds exactly the site
-// `swarm init --domain agent-a.example.com --angie` writes.
+// TestAngieExampleIsWhatInitWrites: examples/angie holds exactly the files
+// `swarm init --home /var/lib/swarm --domain agent-a.example.com` writes
+// on a host whose resolver is systemd-resolved's.
 func TestAngieExampleIsWhatInitWrites(t *testing.T) {
-	cfg := &node.Config{Domain: "agent-a.example.com", Listen: "127.0.0.1:7080", Angie: &node.AngieSettings{ACMEHTTPPort: 80}}
-	got, err := angie.Render(siteFor(cfg))
+	cfg := &node.Config{Domain: "agent-a.example.com", Listen: "127.0.0.1:7080", BehindProxy: true,
+		Angie: &node.AngieSettings{ACMEHTTPPort: 80, Resolver: "127.0.0.53", CABundle: angie.DebianCAs}}
+	fs, err := renderAngie("/var/lib/swarm", cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := filepath.Join("..", "..", "examples", "angie", "agent-a.example.com.conf")
-	if *updateExamples {
-		os.WriteFile(p, []byte(got), 0o644)
-	}
-	want, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got != string(want) {
-		t.Fatalf("%s is stale; rerun with -update-examples", p)
+	for _, p := range fs.paths {
+		ex := filepath.Join("..", "..", "examples", "angie", filepath.Base(p))
+		if *updateExamples {
+			os.WriteFile(ex, []byte(fs.text[p]), 0o644)
+		}
+		want, err := os.ReadFile(ex)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fs.text[p] != string(want) {
+			t.Fatalf("%s is stale; rerun with -update-examples", ex)
+		}
 	}
 }
 

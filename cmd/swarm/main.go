@@ -141,7 +141,7 @@ func cmdInit(g globals, f flagMap, stdout, stderr io.Writer) error {
 // alias; with --listen it keeps the node behind Angie on that port.
 func initMode(f flagMap) (prod bool, err error) {
 	prod = f["angie"] == "true" || f["listen"] == ""
-	for _, k := range []string{"acme-email", "acme-directory", "acme-http-port", "angie-version"} {
+	for _, k := range []string{"acme-email", "acme-directory", "acme-http-port", "angie-version", "resolver", "ca-bundle"} {
 		if _, ok := f[k]; ok && !prod {
 			return false, usagef("init: --%s is for production nodes behind Angie: drop --listen, or add --angie to keep the node behind Angie on that loopback port", k)
 		}

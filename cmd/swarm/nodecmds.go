@@ -47,7 +47,7 @@ listen and advertise later.`,
 	})
 	fl := c.Flags()
 	fl.String("domain", "", "this agent's name, a domain (required)")
-	fl.String("listen", "", "standalone node: the UDP+TCP address to bind, HOST:PORT (behind Angie: the loopback port, default 127.0.0.1:7080)")
+	fl.String("listen", "", "standalone node: the UDP+TCP address to bind, HOST:PORT (behind Angie: the loopback port, default a free one in 127.0.0.1:7080-7979)")
 	fl.String("advertise", "", "the address peers use (default: the --listen address; behind Angie https://NAME)")
 	fl.String("cert", "", "standalone: certificate file (PEM; reloaded when it changes) instead of a self-signed one")
 	fl.String("key", "", "standalone: the certificate's key file")
@@ -56,7 +56,9 @@ listen and advertise later.`,
 	fl.String("acme-email", "", "behind Angie: the ACME account's email")
 	fl.String("acme-directory", "", "behind Angie: the ACME directory URL (default Let's Encrypt)")
 	fl.String("acme-http-port", "", "behind Angie: the port Angie answers the HTTP-01 challenge on (default 80)")
-	fl.String("angie-version", "", "behind Angie: the installed Angie version, MAJOR.MINOR (default 1.11 or later)")
+	fl.String("angie-version", "", "behind Angie: the installed Angie version, MAJOR.MINOR, 1.10 or later (default 1.11 or later)")
+	fl.String("resolver", "", "behind Angie: the DNS servers Angie's ACME client uses, IP[:PORT] separated by commas (default: the nameservers of /etc/resolv.conf)")
+	fl.String("ca-bundle", "", "behind Angie: the CAs Angie trusts for the ACME server, a PEM file (default: the system's bundle)")
 
 	c = add(root, &cobra.Command{
 		Use:   "serve",
@@ -129,14 +131,19 @@ func addSetupCommands(root *cobra.Command, g *globals, stdin io.Reader, stdout, 
 	ang.GroupID = "node"
 	c := add(ang, &cobra.Command{
 		Use:   "config",
-		Short: "Print the Angie site generated from the config (--write rewrites the file)",
-		RunE:  func(cmd *cobra.Command, _ []string) error { return cmdAngie(*g, "config", flagsOf(cmd), stdout) },
+		Short: "Print the Angie site generated from the config (--shared: the part an Angie holds once; --write rewrites both files)",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return cmdAngie(cmd.Context(), *g, "config", flagsOf(cmd), stdout)
+		},
 	})
-	c.Flags().Bool("write", false, "rewrite HOME/angie/DOMAIN.conf")
+	c.Flags().Bool("write", false, "rewrite HOME/angie/DOMAIN.conf and HOME/angie/00-swarm-shared.conf (and make HOME/angie/quic_host_key if missing)")
+	c.Flags().Bool("shared", false, "print the shared part instead of the site")
 	c = add(ang, &cobra.Command{
 		Use:   "check",
-		Short: "Check the Angie site with angie -t",
-		RunE:  func(cmd *cobra.Command, _ []string) error { return cmdAngie(*g, "check", flagsOf(cmd), stdout) },
+		Short: "Check the Angie files in the home with angie -t, in a throwaway prefix (writes nothing, needs no root)",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return cmdAngie(cmd.Context(), *g, "check", flagsOf(cmd), stdout)
+		},
 	})
 	c.Flags().String("angie", "", "the angie binary (default angie on PATH)")
 
