@@ -114,6 +114,7 @@ listen and advertise later.`,
 	c.Flags().String("dir", "", "the directory holding cert.pem and key.pem")
 
 	addSetupCommands(root, g, stdin, stdout, stderr, add)
+	addDoctorCommand(root, g, stdout, add)
 
 	add(root, &cobra.Command{
 		Use:   "version",
