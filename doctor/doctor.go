@@ -32,7 +32,9 @@ type Result struct {
 	Fix    string `json:"fix,omitempty"`
 }
 
-func ok(check, f string, a ...any) Result { return Result{Check: check, Status: OK, Detail: fmt.Sprintf(f, a...)} }
+func ok(check, f string, a ...any) Result {
+	return Result{Check: check, Status: OK, Detail: fmt.Sprintf(f, a...)}
+}
 func skip(check, f string, a ...any) Result {
 	return Result{Check: check, Status: Skip, Detail: fmt.Sprintf(f, a...)}
 }
