@@ -226,7 +226,7 @@ func get(ctx context.Context, url string, tc *tls.Config, udp bool, env Env) (*h
 // Cert: the certificate peers are shown names the node and is in date.
 // Behind Angie (or with --cert) peers verify it by WebPKI; a self-signed
 // one must be the node's own, whose pin is in the membership log.
-func Cert(n Node, st *tls.ConnectionState, now time.Time) Result {
+func Cert(n Node, st *tls.ConnectionState, now time.Time, roots *x509.CertPool) Result {
 	if st == nil || len(st.PeerCertificates) == 0 {
 		return skip("cert", "no TLS connection to look at (see tcp and udp)")
 	}
@@ -245,7 +245,7 @@ func Cert(n Node, st *tls.ConnectionState, now time.Time) Result {
 	for _, c := range st.PeerCertificates[1:] {
 		inter.AddCert(c)
 	}
-	if _, err := leaf.Verify(x509.VerifyOptions{DNSName: n.Domain, Intermediates: inter, CurrentTime: now}); err != nil {
+	if _, err := leaf.Verify(x509.VerifyOptions{DNSName: n.Domain, Intermediates: inter, CurrentTime: now, Roots: roots}); err != nil {
 		return failed("cert", renew, "peers refuse the certificate served for %s (names %s, issuer %q): %v",
 			n.Domain, strings.Join(leaf.DNSNames, " "), leaf.Issuer.CommonName, err)
 	}

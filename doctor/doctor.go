@@ -7,6 +7,7 @@ package doctor
 
 import (
 	"context"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"net"
@@ -68,6 +69,8 @@ type Env struct {
 	// Peers are the addresses of other nodes this one knows (for the
 	// clock); nil when there is no way to ask.
 	Peers func(ctx context.Context) ([]string, error)
+	// Roots verify a WebPKI certificate; nil is the system's.
+	Roots *x509.CertPool
 	// Timeout bounds each network check; UDPTimeout the QUIC handshake.
 	Timeout, UDPTimeout time.Duration
 }
@@ -132,7 +135,7 @@ func Run(ctx context.Context, n Node, env Env, extra ...func(context.Context) Re
 	if state == nil {
 		state = udpState
 	}
-	rs = append(rs, Cert(n, state, env.Now()), Clock(ctx, env), Disk(n.DataDir, 0), Daemon(ctx, n))
+	rs = append(rs, Cert(n, state, env.Now(), env.Roots), Clock(ctx, env), Disk(n.DataDir, 0), Daemon(ctx, n))
 	for _, f := range extra {
 		rs = append(rs, f(ctx))
 	}
