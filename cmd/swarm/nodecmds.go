@@ -112,6 +112,7 @@ listen and advertise later.`,
 	c.Flags().String("dir", "", "the directory holding cert.pem and key.pem")
 
 	addSetupCommands(root, g, stdin, stdout, stderr, add)
+	addImportCommand(root, g, stdout, stderr, add)
 
 	add(root, &cobra.Command{
 		Use:   "version",
