@@ -27,6 +27,7 @@ type SentMessage struct {
 	SwarmID    string     `json:"swarm_id"`
 	To         string     `json:"to"`
 	Type       string     `json:"type"`
+	Event      string     `json:"event,omitempty"` // of a system message: what the node told its peers
 	Thread     string     `json:"thread,omitempty"`
 	Created    string     `json:"created"`
 	Body       string     `json:"body"`
@@ -62,7 +63,7 @@ func (n *Node) Sent(a SentArgs) ([]SentMessage, error) {
 			if swarmID != "" && m.Swarm != swarmID {
 				return true, nil
 			}
-			s := SentMessage{ID: m.ID, Swarm: names[m.Swarm], SwarmID: m.Swarm, To: m.To, Type: m.Type, Thread: m.Thread,
+			s := SentMessage{ID: m.ID, Swarm: names[m.Swarm], SwarmID: m.Swarm, To: m.To, Type: m.Type, Event: m.Event, Thread: m.Thread,
 				Created: time.UnixMilli(m.Created).UTC().Format(time.RFC3339Nano), Body: m.Body}
 			if err := sentDeliveries(tx, &s); err != nil {
 				return false, err

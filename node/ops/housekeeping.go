@@ -102,7 +102,10 @@ func textSent(ms []node.SentMessage) string {
 			to = m.To
 		}
 		kind := ""
-		if m.Type != "message" {
+		switch {
+		case m.Type == "system" && m.Event != "":
+			kind = " system/" + m.Event
+		case m.Type != "message":
 			kind = " " + m.Type
 		}
 		fmt.Fprintf(&b, "%s %s [%s] to %s%s: %q  (%d delivered, %d pending, %d failed)\n",
