@@ -38,6 +38,9 @@ func Import(home, file string, log zerolog.Logger) (Report, error) {
 	}
 	defer os.RemoveAll(tmp) // gone once placed
 	m, err := unpack(f, tmp, log)
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		err = fmt.Errorf("the archive is cut short (%v)", err)
+	}
 	if err != nil {
 		return Report{}, node.Userf("import: %s: %v", file, err)
 	}
@@ -87,7 +90,7 @@ func unpack(r io.Reader, dir string, log zerolog.Logger) (Manifest, error) {
 		}
 		if h.Name == storeName {
 			if err := loadStore(filepath.Join(dir, node.DataDir), tr, log); err != nil {
-				return m, fmt.Errorf("store: %v", err)
+				return m, fmt.Errorf("store: %w", err)
 			}
 			gotStore = true
 			continue
