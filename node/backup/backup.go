@@ -132,6 +132,11 @@ func homeFiles(home string, cfg *node.Config) ([]string, []string) {
 		}
 		files = append(files, filepath.ToSlash(f))
 	}
+	// A bearer token is the host's, not the agent's: the new home makes
+	// its own, and its clients are given that one.
+	if _, err := os.Stat(filepath.Join(home, "mcp.token")); err == nil {
+		notes = append(notes, "mcp.token (MCP over HTTP) is not in the archive: the imported node makes a new one for its clients")
+	}
 	return files, notes
 }
 
