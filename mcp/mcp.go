@@ -82,13 +82,16 @@ func InputSchema(op *ops.Op) json.RawMessage {
 	for _, p := range op.Params {
 		var s map[string]any
 		switch p.Kind {
-		case ops.String:
+		case ops.String, ops.Path:
 			s = map[string]any{"type": "string"}
 			if len(p.Enum) > 0 {
 				s["enum"] = p.Enum
 			}
 		case ops.Int:
 			s = map[string]any{"type": "integer"}
+			if p.Max > 0 {
+				s["minimum"], s["maximum"] = p.Min, p.Max
+			}
 		case ops.Bool:
 			s = map[string]any{"type": "boolean"}
 		case ops.Duration:

@@ -104,7 +104,7 @@ type Event struct {
 
 // coreKeyPrefixes are the store prefixes the core writes (see store's
 // key list); extensions may not claim them.
-var coreKeyPrefixes = []string{"l/", "w/", "f/", "a/", "i/", "r/", "m/", "o/", "d/", "n/",
+var coreKeyPrefixes = []string{"l/", "w/", "f/", "a/", "i/", "r/", "x/", "m/", "o/", "d/", "n/",
 	"q/", "s/", "v/", "u/", "dv/", "p/", "qb/", "sn/"}
 
 var registry struct {

@@ -16,8 +16,11 @@ import (
 
 // InboxArgs filter the inbox.
 type InboxArgs struct {
-	Swarm        string
-	Unread       bool
+	Swarm  string
+	Unread bool // the same as Status unread
+	// Status is unread, read, archived or all; "" lists unread and read
+	// messages, not archived ones.
+	Status       string
 	Since        time.Time
 	Limit        int
 	IncludeMuted bool
@@ -54,6 +57,7 @@ type InboxMessage struct {
 	Body     string     `json:"body"`
 	Refs     []wire.Ref `json:"refs,omitempty"`
 	Read     bool       `json:"read"`
+	Archived bool       `json:"archived,omitempty"`
 	Muted    bool       `json:"muted,omitempty"`
 	Direct   bool       `json:"direct,omitempty"`
 	// Local marks a notice from this node itself (a fork, say), not a peer.
@@ -63,7 +67,56 @@ type InboxMessage struct {
 // Inbox keys (store package doc): a/<arrival> holds the item, so the inbox
 // lists in this node's own arrival order, which no sender can choose;
 // i/<id>/<arrival> finds items by message ID (two senders may use one ID:
-// they are two messages); r/<arrival> is a read mark.
+// they are two messages); r/<arrival> is a read mark; x/<arrival> an
+// archive mark (archived messages are read, hidden from the default list
+// and kept by the prune of read messages).
+
+// Inbox statuses (InboxArgs.Status).
+const (
+	StatusUnread   = "unread"
+	StatusRead     = "read"
+	StatusArchived = "archived"
+	StatusAll      = "all"
+)
+
+// InboxStatuses are the values of InboxArgs.Status.
+var InboxStatuses = []string{StatusUnread, StatusRead, StatusArchived, StatusAll}
+
+func archiveKey(arrival uint64) []byte {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], arrival)
+	return append([]byte("x/"), b[:]...)
+}
+
+// wants says whether a message read or archived as given is listed under
+// status ("" for the default list).
+func wants(status string, read, archived bool) bool {
+	switch status {
+	case StatusUnread:
+		return !read
+	case StatusRead:
+		return read && !archived
+	case StatusArchived:
+		return archived
+	case StatusAll:
+		return true
+	}
+	return !archived
+}
+
+// inboxStatus checks a status and folds the older Unread flag into it.
+func inboxStatus(a InboxArgs) (string, error) {
+	if a.Status != "" && !contains(InboxStatuses, a.Status) {
+		return "", Userf("status %q is not one of %s", a.Status, strings.Join(InboxStatuses, ", "))
+	}
+	if a.Unread {
+		if a.Status != "" && a.Status != StatusUnread {
+			return "", Userf("unread and status %s contradict each other: give one", a.Status)
+		}
+		return StatusUnread, nil
+	}
+	return a.Status, nil
+}
 
 func readKey(arrival uint64) []byte {
 	var b [8]byte
@@ -131,6 +184,13 @@ func (v inboxView) muted(it *InboxItem) bool {
 	return ms || ma
 }
 
+// showMarked is show with the archive mark.
+func (v inboxView) showMarked(it *InboxItem, read, archived bool) InboxMessage {
+	im := v.show(it, read)
+	im.Archived = archived
+	return im
+}
+
 func (v inboxView) show(it *InboxItem, read bool) InboxMessage {
 	m := it.Msg
 	im := InboxMessage{ID: m.ID, Swarm: v.names[m.Swarm], SwarmID: m.Swarm, From: m.From, To: m.To,
@@ -154,6 +214,10 @@ func (n *Node) Inbox(a InboxArgs) ([]InboxMessage, error) {
 	}
 	if a.Limit == 0 {
 		a.Limit = 100
+	}
+	status, err := inboxStatus(a)
+	if err != nil {
+		return nil, err
 	}
 	swarmID, err := n.swarmFilter(a.Swarm)
 	if err != nil {
@@ -182,11 +246,11 @@ func (n *Node) Inbox(a InboxArgs) ([]InboxMessage, error) {
 			}
 			// The read mark first: a key lookup, where decoding every
 			// read item made `inbox --unread` on a big inbox crawl.
-			read, err := tx.Has(readKey(arrival))
+			read, archived, err := marks(tx, arrival)
 			if err != nil {
 				return false, err
 			}
-			if a.Unread && read {
+			if !wants(status, read, archived) {
 				return true, nil
 			}
 			var it InboxItem
@@ -202,7 +266,7 @@ func (n *Node) Inbox(a InboxArgs) ([]InboxMessage, error) {
 			if v.muted(&it) && !a.IncludeMuted {
 				return true, nil
 			}
-			out = append(out, v.show(&it, read))
+			out = append(out, v.showMarked(&it, read, archived))
 			return len(out) < a.Limit, nil
 		}); err != nil {
 			return err
@@ -213,6 +277,17 @@ func (n *Node) Inbox(a InboxArgs) ([]InboxMessage, error) {
 		out[i], out[j] = out[j], out[i]
 	}
 	return out, err
+}
+
+// marks reads an item's read and archive marks: key lookups, where
+// decoding every read item made `inbox --unread` on a big inbox crawl.
+// Only read items are looked up for an archive mark (archiving marks read).
+func marks(tx *store.Tx, arrival uint64) (read, archived bool, err error) {
+	if read, err = tx.Has(readKey(arrival)); err != nil || !read {
+		return read, false, err
+	}
+	archived, err = tx.Has(archiveKey(arrival))
+	return read, archived, err
 }
 
 // shortIDs fills in each message's ShortID.
@@ -356,19 +431,35 @@ func (n *Node) Delete(a DeleteArgs) (int, error) {
 	if a.Swarm != "" && !a.All {
 		return 0, Userf("--swarm goes with --all")
 	}
-	ids, err := n.resolveIDs(a.IDs)
+	arrivals, err := n.selectArrivals(a.IDs, a.All, a.Swarm)
 	if err != nil {
 		return 0, err
 	}
-	a.IDs = ids
-	swarmID, err := n.swarmFilter(a.Swarm)
+	deleted, err := n.removeItems(arrivals, a.ReadOnly, n.st.UpdateEssential)
 	if err != nil {
-		return 0, err
+		return deleted, err
+	}
+	if deleted > 0 {
+		n.log.Info().Int("deleted", deleted).Msg("inbox messages deleted")
+	}
+	return deleted, nil
+}
+
+// selectArrivals lists the arrival numbers of the messages with the given
+// IDs (every copy), or with all every message (of one swarm, if given).
+func (n *Node) selectArrivals(refs []string, all bool, swarm string) ([]uint64, error) {
+	ids, err := n.resolveIDs(refs)
+	if err != nil {
+		return nil, err
+	}
+	swarmID, err := n.swarmFilter(swarm)
+	if err != nil {
+		return nil, err
 	}
 	var arrivals []uint64
 	err = n.st.View(func(tx *store.Tx) error {
-		if !a.All {
-			for _, id := range a.IDs {
+		if !all {
+			for _, id := range ids {
 				arr, err := arrivalsOf(tx, id)
 				if err != nil {
 					return err
@@ -394,17 +485,158 @@ func (n *Node) Delete(a DeleteArgs) (int, error) {
 			return true, nil
 		})
 	})
+	return arrivals, err
+}
+
+// ArchiveArgs say which inbox messages to archive (or bring back).
+type ArchiveArgs struct {
+	IDs   []string
+	All   bool   // every message (of Swarm, if given)
+	Swarm string // with All: only this swarm's
+	// ReadOnly: only messages already read (with All: archive what was
+	// dealt with, leave what was not).
+	ReadOnly bool
+	Undo     bool // unarchive: the messages show in the default list again
+}
+
+// Archive hides messages from the default inbox list and keeps them: an
+// archived message is read (its sender's quota is freed), listed with
+// status archived or all, and never pruned as old read messages are.
+// With Undo it brings them back (they stay read). It returns how many
+// changed. Like read marks it works near a full disk.
+func (n *Node) Archive(a ArchiveArgs) (int, error) {
+	verb := "archive"
+	if a.Undo {
+		verb = "unarchive"
+	}
+	if a.All == (len(a.IDs) > 0) {
+		return 0, Userf("say which messages to %s (IDs), or all", verb)
+	}
+	if a.Swarm != "" && !a.All {
+		return 0, Userf("--swarm goes with --all")
+	}
+	arrivals, err := n.selectArrivals(a.IDs, a.All, a.Swarm)
 	if err != nil {
 		return 0, err
 	}
-	deleted, err := n.removeItems(arrivals, a.ReadOnly, n.st.UpdateEssential)
+	changed := 0
+	for len(arrivals) > 0 {
+		chunk := arrivals[:min(500, len(arrivals))]
+		arrivals = arrivals[len(chunk):]
+		c := 0
+		err := n.st.UpdateEssential(func(tx *store.Tx) (err error) {
+			c, err = n.archiveChunk(tx, chunk, a)
+			return err
+		})
+		if err != nil {
+			return changed, err
+		}
+		changed += c
+	}
+	return changed, nil
+}
+
+// archiveChunk archives (or unarchives) items in one transaction, marking
+// unread ones read first and giving back what they held of the quotas.
+func (n *Node) archiveChunk(tx *store.Tx, chunk []uint64, a ArchiveArgs) (int, error) {
+	c := 0
+	cs := newCounters(tx)
+	now := n.now().UnixMilli()
+	for _, arr := range chunk {
+		var it InboxItem
+		if err := tx.Get(arrivalKey(arr), &it); errors.Is(err, store.ErrNotFound) {
+			continue
+		} else if err != nil {
+			return 0, err
+		}
+		read, archived, err := marks(tx, arr)
+		if err != nil {
+			return 0, err
+		}
+		switch {
+		case a.Undo:
+			if !archived {
+				continue
+			}
+			err = tx.Delete(archiveKey(arr))
+		case archived, a.ReadOnly && !read:
+			continue
+		default:
+			if !read {
+				if err := releaseItem(cs, &it, false); err != nil {
+					return 0, err
+				}
+				if err := tx.Put(readKey(arr), now); err != nil {
+					return 0, err
+				}
+			}
+			err = tx.Put(archiveKey(arr), now)
+		}
+		if err != nil {
+			return 0, err
+		}
+		c++
+	}
+	return c, cs.flush()
+}
+
+// InboxCount is how many messages the inbox holds, by status. Muted
+// counts the messages of muted swarms and agents, which the others leave
+// out unless asked to include them.
+type InboxCount struct {
+	Unread   int `json:"unread"`
+	Read     int `json:"read"` // read, not archived
+	Archived int `json:"archived"`
+	Total    int `json:"total"`
+	Muted    int `json:"muted"`
+}
+
+// Count counts inbox messages by status (of one swarm, if given).
+func (n *Node) Count(swarm string, includeMuted bool) (InboxCount, error) {
+	var c InboxCount
+	swarmID, err := n.swarmFilter(swarm)
 	if err != nil {
-		return deleted, err
+		return c, err
 	}
-	if deleted > 0 {
-		n.log.Info().Int("deleted", deleted).Msg("inbox messages deleted")
+	v, err := n.inboxView()
+	if err != nil {
+		return c, err
 	}
-	return deleted, nil
+	err = n.st.View(func(tx *store.Tx) error {
+		return tx.Scan([]byte("a/"), nil, func(k []byte, dec func(any) error) (bool, error) {
+			if len(k) != 10 {
+				return true, nil
+			}
+			var it InboxItem
+			if err := dec(&it); err != nil {
+				return false, err
+			}
+			if swarmID != "" && it.Msg.Swarm != swarmID {
+				return true, nil
+			}
+			if v.muted(&it) {
+				c.Muted++
+				if !includeMuted {
+					return true, nil
+				}
+			}
+			read, archived, err := marks(tx, binary.BigEndian.Uint64(k[2:]))
+			if err != nil {
+				return false, err
+			}
+			switch {
+			case archived:
+				c.Archived++
+			case read:
+				c.Read++
+			default:
+				c.Unread++
+			}
+			c.Total++
+			return true, nil
+		})
+	})
+	return c, err
 }
 
 // MuteArgs name what to mute: a swarm or an agent, for a while or for good.
@@ -607,11 +839,11 @@ func (n *Node) arrivedAfter(swarm string, from uint64) ([]InboxMessage, uint64, 
 			if v.muted(&it) || (swarmID != "" && it.Msg.Swarm != swarmID) {
 				return true, nil
 			}
-			read, err := tx.Has(readKey(last))
+			read, archived, err := marks(tx, last)
 			if err != nil {
 				return false, err
 			}
-			out = append(out, v.show(&it, read))
+			out = append(out, v.showMarked(&it, read, archived))
 			return len(out) < 100, nil
 		}); err != nil {
 			return err
@@ -704,7 +936,11 @@ func (n *Node) pruneInbox(keep time.Duration) (int, error) {
 			if len(k) != 10 || dec(&readAt) != nil || readAt >= cutoff {
 				return true, nil
 			}
-			vs = append(vs, binary.BigEndian.Uint64(k[2:]))
+			arr := binary.BigEndian.Uint64(k[2:])
+			if kept, err := tx.Has(archiveKey(arr)); err != nil || kept {
+				return err == nil, err // archived: kept until deleted
+			}
+			vs = append(vs, arr)
 			return len(vs) < 100000, nil
 		})
 	})
@@ -745,7 +981,7 @@ func (n *Node) removeItems(arrivals []uint64, readOnly bool, update func(func(*s
 				if err := releaseItem(cs, &it, read); err != nil {
 					return err
 				}
-				for _, k := range [][]byte{arrivalKey(arr), readKey(arr), idKey(it.Msg.ID, arr)} {
+				for _, k := range [][]byte{arrivalKey(arr), readKey(arr), archiveKey(arr), idKey(it.Msg.ID, arr)} {
 					if err := tx.Delete(k); err != nil {
 						return err
 					}

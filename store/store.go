@@ -10,6 +10,7 @@
 //	a/<arrival:8 bytes BE>        inbox: a received message in local arrival order (node.InboxItem)
 //	i/<msg id>/<arrival:8>        index from message ID to arrival (two senders may use one ID)
 //	r/<arrival:8 bytes BE>        read mark for an inbox message
+//	x/<arrival:8 bytes BE>        archive mark for an inbox message (kept by the prune of read ones)
 //	m/<msg id>                    a message this node sent
 //	o/<swarm>:<key>/<msg id>      outbox: an envelope waiting for one member (by key, in one swarm)
 //	d/<msg id>/<swarm>:<key>      delivery status of a sent message to one member

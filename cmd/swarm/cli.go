@@ -45,7 +45,7 @@ var groups = []*cobra.Group{
 var groupOf = map[string]string{
 	"status": "swarms", "list": "swarms", "create": "swarms", "invite": "swarms", "join": "swarms",
 	"leave": "swarms", "kick": "swarms", "transfer": "swarms", "members": "swarms",
-	"task": "github", "github": "github", "wake": "wake", "config": "node",
+	"task": "github", "github": "github", "wake": "wake", "config": "node", "export": "node",
 }
 
 // groupHelp is the one-line description of a command that is only a

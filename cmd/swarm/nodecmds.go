@@ -115,6 +115,7 @@ listen and advertise later.`,
 
 	addSetupCommands(root, g, stdin, stdout, stderr, add)
 	addDoctorCommand(root, g, stdout, add)
+	addImportCommand(root, g, stdout, stderr, add)
 
 	add(root, &cobra.Command{
 		Use:   "version",

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
 
 	"github.com/agent-swarm/agent-swarm/node/ops"
@@ -109,6 +110,12 @@ func opArgs(cmd *cobra.Command, op *ops.Op, args []string, stdin io.Reader) (map
 		}
 		if p.Kind == ops.Strings {
 			raw[p.Name] = strings.Split(fl.Value.String(), ",")
+		} else if p.Kind == ops.Path && fl.Value.String() != "" {
+			abs, err := filepath.Abs(fl.Value.String())
+			if err != nil {
+				return nil, err
+			}
+			raw[p.Name] = abs
 		} else {
 			raw[p.Name] = fl.Value.String()
 		}
@@ -124,6 +131,12 @@ func opArgs(cmd *cobra.Command, op *ops.Op, args []string, stdin io.Reader) (map
 		if p.Kind == ops.Strings {
 			raw[p.Name] = args[i:]
 			break
+		}
+		if p.Kind == ops.Path && v != "" {
+			// The node may be a daemon started in another directory.
+			if abs, err := filepath.Abs(v); err == nil {
+				v = abs
+			}
 		}
 		if v == "-" && p.Name == "body" {
 			b, err := io.ReadAll(io.LimitReader(stdin, 1<<20))

@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -23,6 +24,10 @@ const (
 	Bool     = "bool"
 	Duration = "duration" // "90s", "1h30m"
 	Strings  = "strings"
+	// Path is a file name. Every face hands the node an absolute one (the
+	// CLI makes a relative name absolute in the caller's directory): the
+	// node may run in a daemon started elsewhere.
+	Path = "path"
 )
 
 // Param is one argument of an operation.
@@ -33,6 +38,10 @@ type Param struct {
 	Required   bool
 	Positional bool // the CLI takes it without a flag (in declaration order)
 	Enum       []string
+	// Min and Max bound an Int that is given (when Max > 0): a value out
+	// of them is refused, never bent to a default (issue #16: --uses 0
+	// silently became 1). Not giving it still means the default.
+	Min, Max int
 }
 
 // Op is one operation.
@@ -137,6 +146,9 @@ func (op *Op) Validate(raw map[string]any) (Args, error) {
 			continue
 		}
 		tv, err := convert(p, v)
+		if err == nil {
+			err = inBounds(p, tv)
+		}
 		if err != nil {
 			return nil, node.Userf("%s: %s %s: %v", op.CLI, p.Name, shown(v), err)
 		}
@@ -153,6 +165,15 @@ func (op *Op) Validate(raw map[string]any) (Args, error) {
 		return nil, node.Userf("%s: unknown argument %s", op.CLI, strings.Join(unknown, ", "))
 	}
 	return a, nil
+}
+
+// inBounds checks an Int given against its parameter's bounds.
+func inBounds(p Param, v any) error {
+	i, ok := v.(int)
+	if !ok || p.Max <= 0 || (i >= p.Min && i <= p.Max) {
+		return nil
+	}
+	return fmt.Errorf("outside [%d, %d]", p.Min, p.Max)
 }
 
 func convert(p Param, v any) (any, error) {
@@ -186,6 +207,15 @@ func convert(p Param, v any) (any, error) {
 			return i, nil
 		}
 		return nil, fmt.Errorf("want a whole number")
+	case Path:
+		s, ok := v.(string)
+		if !ok || s == "" {
+			return nil, fmt.Errorf("want a file name")
+		}
+		if !filepath.IsAbs(s) {
+			return nil, fmt.Errorf("want an absolute file name")
+		}
+		return filepath.Clean(s), nil
 	case Bool:
 		switch x := v.(type) {
 		case bool:
