@@ -215,8 +215,10 @@ func (s *Store) Close() error {
 	}
 }
 
-// closeTimeout bounds Close.
-var closeTimeout = 3 * time.Second
+// closeTimeout bounds Close. A healthy close (badger flushing its
+// memtable) can take seconds on a loaded machine; the bound is for a store
+// whose directory or disk is gone, where it would never finish.
+var closeTimeout = 8 * time.Second
 
 // ErrCloseTimeout: Close gave up waiting for badger; durable writes were
 // already synced when they returned.
