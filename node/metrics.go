@@ -159,8 +159,15 @@ func (s *stats) metrics() []Metric {
 		return Metric{Name: name, Help: help, Kind: MetricCounter, Samples: []Sample{{Value: float64(v.Load())}}}
 	}
 	rej := Metric{Name: "swarm_rejections_total", Help: "Envelopes from peers refused, by reason.", Kind: MetricCounter, Label: "reason"}
+	at := map[string]int{} // two prefixes may share a label
 	for i, r := range rejectReasons {
-		rej.Samples = append(rej.Samples, Sample{Label: r.label, Value: float64(s.rejected[i].Load())})
+		v := float64(s.rejected[i].Load())
+		if j, ok := at[r.label]; ok {
+			rej.Samples[j].Value += v
+			continue
+		}
+		at[r.label] = len(rej.Samples)
+		rej.Samples = append(rej.Samples, Sample{Label: r.label, Value: v})
 	}
 	dl := Metric{Name: "swarm_deliveries_total", Help: "Deliveries of this node's messages settled, by result (one per message and recipient).", Kind: MetricCounter, Label: "result",
 		Samples: []Sample{{Label: Delivered, Value: float64(s.delivered.Load())}, {Label: Failed, Value: float64(s.failed.Load())}}}
