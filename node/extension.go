@@ -242,7 +242,7 @@ func (n *Node) extRoutes() map[string]http.Handler {
 				if _, after, ok := strings.Cut(p, " "); ok { // "POST /path"
 					path = after
 				}
-				if h == nil || strings.HasPrefix(path, "/swarm/") || strings.HasPrefix(path, "/.well-known/") {
+				if h == nil || strings.HasPrefix(path, "/swarm/") || strings.HasPrefix(path, "/.well-known/") || strings.HasPrefix(path, "/healthz") {
 					n.log.Error().Str("extension", name).Str("route", p).Msg("peer route refused: the core's own path")
 					continue
 				}

@@ -78,6 +78,7 @@ type Node struct {
 	ext          extensions
 	extOpts      map[string]any
 	daemon       bool
+	stats        stats // what /metrics reports (metrics.go)
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -150,6 +151,7 @@ func Open(home string, o Options) (*Node, error) {
 		cancel()
 		return nil, err
 	}
+	n.stats.opened = n.now()
 	n.arrival = n.lastArrival()
 	n.noticeAll() // what a crash or a one-shot command left untold
 	n.loadVerified()

@@ -458,12 +458,12 @@ func (p *peerSender) send(ids []string, envs []wire.Signed) bool {
 func (p *peerSender) settle(ids []string, verdict func(id string) (status, reason string, done bool)) error {
 	n := p.o.n
 	now := n.now().UnixMilli()
-	var settled []string
+	var settled, statuses []string
 	// Lazy: if this record is lost in a crash, the message is sent again
 	// and the receiver answers duplicate.
 	// Essential: the node's own sends work near a full disk (store doc).
 	err := n.st.UpdateLazyEssential(func(tx *store.Tx) error {
-		settled = settled[:0]
+		settled, statuses = settled[:0], statuses[:0]
 		for _, id := range ids {
 			st, reason, done := verdict(id)
 			if !done {
@@ -475,12 +475,15 @@ func (p *peerSender) settle(ids []string, verdict func(id string) (status, reaso
 			if err := tx.Put(store.Key("d", id, p.peer), Delivery{Status: st, Reason: reason, Updated: now}); err != nil {
 				return err
 			}
-			settled = append(settled, id)
+			settled, statuses = append(settled, id), append(statuses, st)
 		}
 		return nil
 	})
 	if err == nil {
 		p.drop(settled)
+		for i, id := range settled {
+			n.stats.settled(id, statuses[i], n.now())
+		}
 		p.o.changed.Notify()
 	}
 	return err

@@ -35,6 +35,8 @@ func (n *Node) peerMux() http.Handler {
 	mux.HandleFunc("POST /swarm/v1/join", n.handleJoinHTTP)
 	mux.HandleFunc("POST /swarm/v1/ping", n.handlePing)
 	mux.HandleFunc("GET /swarm/v1/swarms/{id}/log", n.handleLog)
+	mux.HandleFunc("GET /healthz", n.handleHealth)    // health.go
+	mux.HandleFunc("GET /healthz/live", n.handleLive) // health.go
 	ext := n.extRoutes()
 	for pattern, h := range ext {
 		mux.Handle(pattern, h)
@@ -55,7 +57,7 @@ func (n *Node) peerMux() http.Handler {
 // extensions' routes ("POST /path").
 func allowedMethod(path string, ext map[string]http.Handler) string {
 	switch path {
-	case "/.well-known/swarm-agent":
+	case "/.well-known/swarm-agent", "/healthz", "/healthz/live":
 		return "GET"
 	case "/swarm/v1/messages", "/swarm/v1/join", "/swarm/v1/ping":
 		return "POST"

@@ -83,6 +83,7 @@ func (n *Node) receive(ctx context.Context, envs []wire.Signed, from string) []w
 			n.pres.from(v.key, from)
 		}
 	}
+	n.stats.verdicts(out)
 	return out
 }
 

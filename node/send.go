@@ -103,6 +103,7 @@ func (n *Node) Send(ctx context.Context, a SendArgs) (SendResult, error) {
 		func() { n.out.kickEnv(rcpts, &queuedEnv{env: env, expires: msg.Expires}, msg.ID) }); err != nil {
 		return SendResult{}, err
 	}
+	n.stats.sent.Add(1)
 	res := SendResult{ID: msg.ID, Swarm: s.state.Settings.Name, Seq: msg.Seq, Recipients: names}
 	if a.Wait > 0 {
 		res.Deliveries, err = n.waitDelivered(ctx, msg.ID, a.Wait)

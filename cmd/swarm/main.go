@@ -157,6 +157,9 @@ func initMode(f flagMap) (prod bool, err error) {
 // cmdServe runs the daemon: the peer API, the local API, and background
 // delivery, until SIGINT or SIGTERM.
 func cmdServe(ctx context.Context, g globals, f flagMap, stderr io.Writer) error {
+	if err := checkWebFlags(f); err != nil {
+		return err
+	}
 	if f["mcp-listen"] != "" {
 		if err := mcp.CheckListen(f["mcp-listen"], f["mcp-allow-remote"] == "true"); err != nil {
 			return node.Userf("%v", err)
@@ -201,6 +204,11 @@ func cmdServe(ctx context.Context, g globals, f flagMap, stderr io.Writer) error
 		}
 		defer stopMCP()
 	}
+	stopWeb, err := serveWeb(g.home, f, n, log) // --metrics, --ui (web.go)
+	if err != nil {
+		return err
+	}
+	defer stopWeb()
 	ready := filepath.Join(g.home, node.ReadyFile)
 	_ = os.WriteFile(ready, []byte(n.Addr()+"\n"), 0o600)
 	log.Info().Str("domain", n.Domain()).Str("addr", n.Addr()).Str("socket", sock).Int("pid", os.Getpid()).Msg("serving")

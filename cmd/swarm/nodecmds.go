@@ -69,6 +69,18 @@ listen and advertise later.`,
 	})
 	c.Flags().String("mcp-listen", "", "also serve MCP over streamable HTTP on this address (bearer token in HOME/mcp.token)")
 	c.Flags().Bool("mcp-allow-remote", false, "allow --mcp-listen on a non-loopback address")
+	c.Flags().String("metrics", "", "also serve Prometheus metrics at http://ADDR/metrics (loopback only, e.g. 127.0.0.1:9464)")
+	c.Flags().String("ui", "", "also serve the web page on this loopback address (swarm ui prints it with its token)")
+
+	c = add(root, &cobra.Command{
+		Use:   "ui",
+		Short: "Print the web page's address with its token (--open opens it); serves the page itself unless `swarm serve --ui` does",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return cmdUI(cmd.Context(), *g, flagsOf(cmd), stdout, stderr)
+		},
+	})
+	c.Flags().String("listen", "", "serve the page here (loopback; default 127.0.0.1 on a free port)")
+	c.Flags().Bool("open", false, "open the page in the desktop's browser")
 
 	add(root, &cobra.Command{
 		Use:   "stop",

@@ -45,6 +45,7 @@ type ext struct {
 	// daemon's cooldown and budget, and die with the session that opened
 	// the node). Set once in open.
 	engine *Engine
+	counts counts     // wakes run, by status (metrics.go)
 	mu     sync.Mutex // serialises changes of the settings
 }
 
@@ -68,7 +69,7 @@ func open(n *node.Node) (node.Extension, error) {
 	}
 	run := Claude{Bin: cfg.Claude, Dir: dir, MCPConfig: mcpFile, Home: n.Home(), Self: n.Domain(), Model: cfg.Model,
 		Extra: cfg.AllowedTools, Env: cfg.Env, Log: n.Log()}
-	e, err := New(n.Domain(), cfg, runner{x, run}, book{n}, n.Log(), n.Now)
+	e, err := New(n.Domain(), cfg, runner{x, run}, countingBook{book{n}, &x.counts}, n.Log(), n.Now)
 	if err != nil {
 		return nil, fmt.Errorf("%s: wake: %w", filepath.Join(n.Home(), node.ConfigFile), err)
 	}

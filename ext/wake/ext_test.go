@@ -175,6 +175,9 @@ func TestWakeOnDirectMessage(t *testing.T) {
 	must[node.SendResult](t)(a.Send(ctx, node.SendArgs{Swarm: "team", Body: "to everyone", Wait: 5 * time.Second}))
 	must[node.SendResult](t)(a.Send(ctx, node.SendArgs{Swarm: "team", To: "b.test", Body: "review PR 7 please", Wait: 5 * time.Second}))
 	scWait(t, "one wake recorded", func() bool { return len(must[[]Record](t)(wakeOf(t, b).history(0))) == 1 })
+	if got := metricValue(wakeOf(t, b).Metrics(), "swarm_wakes_total", "ok"); got != 1 {
+		t.Fatalf("swarm_wakes_total{status=ok} = %v after one wake", got)
+	}
 	h := must[[]Record](t)(wakeOf(t, b).history(0))[0]
 	if h.Status != "ok" || h.Trigger != "direct" || len(h.Messages) != 1 || h.CostUSD != 0.01 || !strings.HasPrefix(h.SessionID, "sess-") {
 		t.Fatalf("history %+v", h)
@@ -481,4 +484,18 @@ func TestWakeOnAlias(t *testing.T) {
 	if got := triggers(); len(got) != 2 || got["mention"] != 1 {
 		t.Fatalf("wakes by trigger %v: octo-c's mention and assignment must not wake b", got)
 	}
+}
+
+// metricValue is the sample of a metric for one label value.
+func metricValue(ms []node.Metric, name, label string) float64 {
+	for _, m := range ms {
+		if m.Name == name {
+			for _, s := range m.Samples {
+				if s.Label == label {
+					return s.Value
+				}
+			}
+		}
+	}
+	return -1
 }
