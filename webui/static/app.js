@@ -176,25 +176,28 @@ async function stream() {
 async function loadOutbox() {
   const st = await op("status", {});
   document.getElementById("outbox-count").textContent = "(" + st.outbox + " queued)";
-  let ids = sentHere.slice(-20);
+  // Recent sends with each recipient's state (queued, delivered, failed):
+  // from `sent` when the binary has it, else this page's own sends.
+  let sends = [];
   if (opNames.has("sent")) {
     try {
-      const sent = await op("sent", { pending: true });
-      const rows = Array.isArray(sent) ? sent : (sent.messages || []);
-      ids = rows.map(r => r.id).filter(Boolean).slice(0, 50);
+      const out = await op("sent", { limit: 20 });
+      sends = (Array.isArray(out) ? out : (out.messages || [])).map(r => ({ id: r.id, ds: r.deliveries || [] }));
     } catch (e) { /* fall back to this page's sends */ }
   }
-  const tb = document.querySelector("#outbox tbody");
+  if (sends.length === 0) {
+    for (const id of sentHere.slice(-20)) {
+      try { sends.push({ id, ds: await op("delivery", { id }) }); } catch (e) { /* gone */ }
+    }
+  }
   const rows = [];
-  for (const id of ids) {
-    let ds = [];
-    try { ds = await op("delivery", { id }); } catch (e) { continue; }
-    for (const d of ds) {
-      rows.push(el("tr", { "data-id": id }, el("td", {}, fp(id.slice(0, 8))), el("td", {}, d.peer || ""), el("td", {}, fp(d.fingerprint)),
+  for (const s of sends) {
+    for (const d of s.ds) {
+      rows.push(el("tr", { "data-id": s.id }, el("td", {}, fp(s.id.slice(0, 8))), el("td", {}, d.peer || ""), el("td", {}, fp(d.fingerprint)),
         el("td", { class: d.status }, d.status), el("td", {}, d.reason || "")));
     }
   }
-  tb.replaceChildren(...rows);
+  document.querySelector("#outbox tbody").replaceChildren(...rows);
 }
 
 async function loadWakes() {
