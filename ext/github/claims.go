@@ -66,6 +66,14 @@ func (e *Ext) TaskClaim(ctx context.Context, a ClaimArgs) (TaskResult, error) {
 	if err != nil {
 		return TaskResult{}, err
 	}
+	if a.Steal {
+		// The task changes hands: the old holders are unassigned first.
+		for _, h := range held {
+			if h.Login != "" && !strings.EqualFold(h.Login, login) {
+				_, _ = e.quietWrite(ctx, s.ID, Write{Kind: WriteUnassign, Issue: a.Issue, Login: h.Login})
+			}
+		}
+	}
 	if len(held) == 0 && t.Status == "in-progress" && login != "" && containsFold(t.Assignees, login) {
 		out.Note = "already yours on GitHub: the swarm's lease is renewed, nothing written"
 		return out, nil
@@ -135,7 +143,7 @@ func (e *Ext) claimOnGitHub(ctx context.Context, l *layer, s node.SwarmInfo, min
 		_, _ = e.quietWrite(ctx, s.ID, Write{Kind: WriteRelease, Issue: mine.Issue, Body: "Claim withdrawn: GitHub did not assign " + login + "."})
 		return TaskResult{}, node.Refusedf("%s not claimed: GitHub did not assign %s (does that login have access to the repository? see `login` in the github config)", where, login)
 	}
-	if first := l.client.firstAssigned(ctx, mine.Repo, mine.Issue, t.Assignees); first != "" && !strings.EqualFold(first, login) {
+	if first := l.client.firstAssigned(ctx, mine.Repo, mine.Issue, t.Assignees); first != "" && !strings.EqualFold(first, login) && !mine.Steal {
 		e.letGo(s, mine, fmt.Sprintf("%s backs off %s: %s was assigned first", me, where, first))
 		_, _ = e.quietWrite(ctx, s.ID, Write{Kind: WriteUnassign, Issue: mine.Issue, Login: login})
 		return TaskResult{}, node.Refusedf("%s was claimed first by GitHub user %s: it is theirs", where, first)

@@ -126,6 +126,7 @@ type Ext struct {
 	login      string // the own token's user, once known (tokenLogin)
 	loginAsked bool
 
+	masters sync.Map // "<swarm ID>/<agent>": agents seen holding the master role (heardRelay)
 	leases  leaseBook
 	claimMu sync.Mutex // one claim decision at a time on this node
 }

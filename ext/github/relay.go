@@ -259,7 +259,12 @@ func (e *Ext) heard(ev node.Event) {
 // otherwise silence real events).
 func (e *Ext) heardRelay(ev node.Event) {
 	s, err := e.n.LiveSwarm(ev.Swarm)
-	if err != nil || ev.Message.From != s.Master {
+	if err != nil {
+		return
+	}
+	// A relay the old master sent just before a transfer may arrive
+	// after it: masters this node has known count.
+	if _, was := e.masters.Load(s.ID + "/" + ev.Message.From); ev.Message.From != s.Master && !was {
 		return
 	}
 	for _, r := range ev.Message.Refs {
