@@ -140,6 +140,7 @@ func (e *Ext) write(ctx context.Context, swarmRef string, w Write, action, text 
 	if err != nil {
 		return TaskResult{}, err
 	}
+	e.ownWrites.Store(id, true)
 	out := TaskResult{Swarm: name, Repo: repo, Issue: w.Issue, Action: action, WriteID: id}
 	t := time.NewTimer(taskWait)
 	defer t.Stop()

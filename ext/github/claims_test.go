@@ -66,7 +66,13 @@ func newGHSwarm(t *testing.T, hooks bool, masterPoll time.Duration) *ghSwarm {
 	var users []fakegithub.User
 	for _, name := range []string{"a", "b", "c"} {
 		ag := &ghAgent{token: "ghp_" + strings.Repeat(name, 36), login: "agent-" + name}
-		users = append(users, fakegithub.User{Token: ag.token, Login: ag.login})
+		// The master's token is a GitHub App's: GET /user is 403 and its
+		// writes are by "agent-a[bot]", known only by their markers.
+		u := fakegithub.User{Token: ag.token, Login: ag.login, App: name == "a"}
+		if u.App {
+			u.Login += "[bot]"
+		}
+		users = append(users, u)
 		g.a = append(g.a, ag)
 	}
 	g.front = g.fake.Front(users...)

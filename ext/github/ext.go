@@ -127,8 +127,11 @@ type Ext struct {
 	loginAsked bool
 
 	masters sync.Map // "<swarm ID>/<agent>": agents seen holding the master role (heardRelay)
-	leases  leaseBook
-	claimMu sync.Mutex // one claim decision at a time on this node
+	// ownWrites are the IDs of the writes this process queued: a comment
+	// carrying one names this node's own token user (an App's too).
+	ownWrites sync.Map
+	leases    leaseBook
+	claimMu   sync.Mutex // one claim decision at a time on this node
 }
 
 func newExt(n *node.Node) (node.Extension, error) {

@@ -202,12 +202,26 @@ func (e *Ext) askLogin() {
 	e.loginMu.Unlock()
 }
 
+// learnOwn: a write of this node names its token's user, which GET /user
+// does not for an App's installation token.
+func (e *Ext) learnOwn(ev Event) {
+	if _, own := e.ownWrites.Load(ev.WriteID); !own || ev.Actor == "" {
+		return
+	}
+	e.loginMu.Lock()
+	if e.login == "" {
+		e.login = ev.Actor
+	}
+	e.loginMu.Unlock()
+}
+
 // ghEvent relays one GitHub event to every swarm this node syncs for its
 // repository, and to this node's own agent. Swarm writes are dropped.
 func (e *Ext) ghEvent(ctx context.Context, ev Event) error {
 	repo := strings.ToLower(ev.Repo)
 	if ev.WriteID != "" {
 		e.learnWriter(repo, ev.Actor)
+		e.learnOwn(ev)
 		return nil
 	}
 	if e.isWriter(repo, ev.Actor) || (ev.Actor != "" && strings.EqualFold(ev.Actor, e.tokenLogin())) {

@@ -111,7 +111,7 @@ func (e *Ext) reconcileBots() {
 		e.bots.running[repo] = b
 		bot := Bot{Client: l.client, Store: e.n.Store(), Repo: repo, Interval: e.set.pollEvery(),
 			Sink: func(ev Event) error { return e.ghEvent(ctx, ev) }, Log: e.log, Seen: e.ghSeen(),
-			Since: e.botSince(repo), Learn: func(ev Event) { e.learnWriter(ev.Repo, ev.Actor) }}
+			Since: e.botSince(repo), Learn: func(ev Event) { e.learnWriter(ev.Repo, ev.Actor); e.learnOwn(ev) }}
 		e.tokenLogin() // asked now, in the background, for the events its writes make
 		go func() { defer close(b.done); _ = bot.Run(ctx) }()
 		e.log.Info().Str("repo", repo).Msg("github sync bot started")

@@ -223,7 +223,9 @@ func (x *run) plan() []step {
 		if strings.TrimSpace(w.Body) != "" {
 			reason = "Blocked: " + w.Body
 		}
-		return []step{x.status(LabelBlocked), x.comment(reason)}
+		// The comment first: its marker names the writer before the
+		// label's event comes (the sync bot knows swarm writes by it).
+		return []step{x.comment(reason), x.status(LabelBlocked)}
 	case WriteUnblock:
 		return []step{x.status(LabelReady)}
 	case WriteClose:
@@ -234,12 +236,13 @@ func (x *run) plan() []step {
 		// A closed task keeps no status:ready or in-progress label.
 		return append(s, step{run: x.close}, x.status(""))
 	case WriteRelease:
-		s := []step{x.status(LabelReady)}
+		var s []step
+		if strings.TrimSpace(w.Body) != "" {
+			s = append(s, x.comment(w.Body)) // first, as for block
+		}
+		s = append(s, x.status(LabelReady))
 		if w.Login != "" {
 			s = append(s, x.unassign(w.Login))
-		}
-		if strings.TrimSpace(w.Body) != "" {
-			s = append(s, x.comment(w.Body))
 		}
 		return s
 	case WriteUnassign:
