@@ -43,7 +43,10 @@ func (e *Ext) githubLayer(ctx context.Context) (*layer, error) {
 		}
 		return e.layer, nil
 	}
-	tok, err := TokenSource{}.Own(ctx)
+	tok, err := e.opt.Token, error(nil)
+	if tok == "" {
+		tok, err = TokenSource{}.Own(ctx)
+	}
 	if errors.Is(err, ErrNoToken) && caller == "" {
 		return nil, node.Userf("%v", err)
 	}
@@ -99,6 +102,16 @@ const taskWait = 20 * time.Second
 // taskWrite queues w and waits for it; the swarm is notified when it is
 // done, by whoever finishes it (this call, or the daemon after a restart).
 func (e *Ext) taskWrite(ctx context.Context, swarmRef string, w Write, action, text string) (TaskResult, error) {
+	return e.write(ctx, swarmRef, w, action, text, true)
+}
+
+// quietWrite is taskWrite for a change the swarm was told of otherwise
+// (a claim's lease, a lapse): no notification of its own.
+func (e *Ext) quietWrite(ctx context.Context, swarmRef string, w Write) (TaskResult, error) {
+	return e.write(ctx, swarmRef, w, w.action(), "", false)
+}
+
+func (e *Ext) write(ctx context.Context, swarmRef string, w Write, action, text string, notify bool) (TaskResult, error) {
 	name, repo, err := e.swarmRepo(swarmRef)
 	if err != nil {
 		return TaskResult{}, err
@@ -115,6 +128,9 @@ func (e *Ext) taskWrite(ctx context.Context, swarmRef string, w Write, action, t
 	}
 	waiter := uuid.NewString()
 	w.Meta = map[string]string{"swarm": name, "action": action, "text": text, "waiter": waiter, "login": w.Login}
+	if !notify {
+		delete(w.Meta, "swarm")
+	}
 	ch := make(chan ghOutcome, 1)
 	l.mu.Lock()
 	l.waiters[waiter] = ch
@@ -124,6 +140,7 @@ func (e *Ext) taskWrite(ctx context.Context, swarmRef string, w Write, action, t
 	if err != nil {
 		return TaskResult{}, err
 	}
+	e.ownWrites.Store(id, true)
 	out := TaskResult{Swarm: name, Repo: repo, Issue: w.Issue, Action: action, WriteID: id}
 	t := time.NewTimer(taskWait)
 	defer t.Stop()
@@ -182,7 +199,8 @@ func (e *Ext) writeDone(l *layer, w Write, r Result, err error) {
 	}
 	ref := wire.Ref{Kind: "issue", Repo: w.Repo, Number: number, URL: url, Action: w.Meta["action"], Login: w.Meta["login"]}
 	body := fmt.Sprintf("%s %s#%d: %s", w.Meta["action"], w.Repo, number, w.Meta["text"])
-	if _, err := e.n.Send(e.ctx, node.SendArgs{Swarm: w.Meta["swarm"], Type: wire.TypeNotification, Body: clipText(body, 2000), Refs: []wire.Ref{ref}}); err != nil {
+	refs := append([]wire.Ref{ref}, e.writerRef(w.Repo)...)
+	if _, err := e.n.Send(e.ctx, node.SendArgs{Swarm: w.Meta["swarm"], Type: wire.TypeNotification, Body: clipText(body, 2000), Refs: refs}); err != nil {
 		e.log.Warn().Err(err).Str("write", w.ID).Msg("task notification not sent")
 	}
 }
@@ -197,6 +215,13 @@ type TaskCreateArgs struct {
 // parallel as given).
 func (e *Ext) TaskCreate(ctx context.Context, a TaskCreateArgs) (TaskResult, error) {
 	spec := a.TaskSpec
+	if spec.Phase != "" {
+		phase, err := e.phase(ctx, a.Swarm, spec.Phase)
+		if err != nil {
+			return TaskResult{}, err
+		}
+		spec.Phase = phase
+	}
 	return e.taskWrite(ctx, a.Swarm, Write{Kind: WriteCreate, Task: &spec}, "created", spec.Title)
 }
 
@@ -215,13 +240,6 @@ func (e *Ext) TaskList(ctx context.Context, swarm, status string) ([]Task, error
 		return nil, ghUserError(err)
 	}
 	return ts, nil
-}
-
-// TaskClaim claims a task for this agent: a comment naming it,
-// status:in-progress, and the assignment when this agent has a login.
-func (e *Ext) TaskClaim(ctx context.Context, swarm string, issue int) (TaskResult, error) {
-	me := e.n.Domain()
-	return e.taskWrite(ctx, swarm, Write{Kind: WriteClaim, Issue: issue, Agent: me, Login: e.set.Login}, "claimed", "claimed by "+me)
 }
 
 // TaskComment comments on a task.
@@ -250,7 +268,15 @@ func (e *Ext) TaskClose(ctx context.Context, swarm string, issue int, pr string)
 	if strings.TrimSpace(pr) == "" {
 		return TaskResult{}, node.Userf("name the pull request that completes the task (--pr #12 or a URL)")
 	}
-	return e.taskWrite(ctx, swarm, Write{Kind: WriteClose, Issue: issue, PR: pr}, "completed", "completed in "+pr)
+	res, err := e.taskWrite(ctx, swarm, Write{Kind: WriteClose, Issue: issue, PR: pr}, "completed", "completed in "+pr)
+	if err == nil {
+		if s, serr := e.n.LiveSwarm(swarm); serr == nil {
+			e.leases.mu.Lock()
+			_ = e.endLeases(s.ID, res.Repo, issue, time.Now(), "")
+			e.leases.mu.Unlock()
+		}
+	}
+	return res, err
 }
 
 // DurableResult is a durable send's result: the send's fields (empty: no
@@ -287,6 +313,11 @@ func (e *Ext) SendDurable(ctx context.Context, a node.SendArgs, issue int) (Dura
 func (e *Ext) Link(ref, repo string) (node.SwarmInfo, error) {
 	if _, _, err := ParseRepo(repo); err != nil {
 		return node.SwarmInfo{}, node.Userf("%v", err)
+	}
+	if s, err := e.n.LiveSwarm(ref); err == nil && !strings.EqualFold(s.Repo, repo) {
+		// A new link starts from the repository as it stands: what was
+		// read of it before (an earlier link) is not read again.
+		e.forgetRepo(repo)
 	}
 	return e.n.LinkRepo(ref, repo)
 }
@@ -354,4 +385,30 @@ func (e *Ext) StatusOf(ctx context.Context) (Status, error) {
 	}
 	st.Queue = qs
 	return st, nil
+}
+
+// phase checks a task's phase against the swarm's set: the phases of the
+// config ("github": {"phases": [...]}) and the repository's own phase:*
+// labels, matched whatever their case; the repository's spelling is
+// kept. A phase outside the set is refused, naming the set.
+func (e *Ext) phase(ctx context.Context, swarm, phase string) (string, error) {
+	_, repo, err := e.swarmRepo(swarm)
+	if err != nil {
+		return "", err
+	}
+	l, err := e.githubLayer(ctx)
+	if err != nil {
+		return "", err
+	}
+	set := append([]string(nil), e.set.Phases...)
+	set = append(set, l.client.phaseLabels(ctx, repo)...)
+	for _, p := range set {
+		if strings.EqualFold(p, phase) {
+			return p, nil
+		}
+	}
+	if len(set) == 0 {
+		return "", node.Userf("phase %q: the repository has no phase:* labels and the config names no phases (\"github\": {\"phases\": [...]}): define the set first", phase)
+	}
+	return "", node.Userf("phase %q is not one of the swarm's phases: %s", phase, strings.Join(set, ", "))
 }

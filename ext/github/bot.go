@@ -32,7 +32,29 @@ type Event struct {
 	Label    string    `json:"label,omitempty"`
 	Assignee string    `json:"assignee,omitempty"`
 	At       time.Time `json:"at"`
+	// PR: the issue is a pull request (GitHub numbers both alike).
+	PR bool `json:"pr,omitempty"`
+	// WriteID is the swarm write whose marker the comment or issue body
+	// carries: a swarm member made it, whoever's token wrote it.
+	WriteID string `json:"write_id,omitempty"`
 }
+
+// wanted are the event kinds an agent needs; the rest (unlabeled,
+// unassigned, mentioned, subscribed, renamed, referenced...) are dropped:
+// a mention is its comment, a subscription is noise.
+var wanted = map[string]bool{"opened": true, "commented": true, "labeled": true, "assigned": true,
+	"closed": true, "reopened": true}
+
+// writeIDOf reads the swarm write marker in a body ("" if none).
+func writeIDOf(body string) string {
+	m := markerIDRE.FindStringSubmatch(body)
+	if m == nil {
+		return ""
+	}
+	return m[1]
+}
+
+var markerIDRE = regexp.MustCompile(`<!-- swarm-write:([0-9A-Za-z-]{1,64}) -->`)
 
 const (
 	excerptLen = 280
@@ -67,6 +89,15 @@ type Poller struct {
 	// Seen is what was announced; share it with the webhook handler so
 	// the two sources announce an event once.
 	Seen *Seen
+	// Since: with no usable cursor, start from this time rather than from
+	// now: a node taking the bot over from another master reads from
+	// where that one may have left off, and Seen (which holds what the
+	// other announced, from its relays) drops what was told already.
+	Since time.Time
+	floor time.Time // nothing before it is announced (set with Since)
+	// Learn, if set, hears each new comment that carries a swarm write's
+	// marker before the events of the same poll are handed on.
+	Learn func(Event)
 }
 
 type cursor struct {
@@ -76,7 +107,12 @@ type cursor struct {
 	CommentID  int64             `json:"comment_id"`
 	CommentsAt time.Time         `json:"comments_at"`
 	ETags      map[string]string `json:"etags"`
+	PolledAt   time.Time         `json:"polled_at,omitempty"`
 }
+
+// cursorMaxAge: a cursor older than this would walk past what Seen still
+// remembers (seenTTL) and replay; such a node starts again from Since.
+const cursorMaxAge = seenTTL - 24*time.Hour
 
 // etag is the stored ETag to send: only page 1 is asked conditionally.
 func (c *cursor) etag(u string, page int) string {
@@ -122,25 +158,45 @@ func (p *Poller) Poll(ctx context.Context, sink func(Event) error) (int, error) 
 	if err != nil {
 		return 0, err
 	}
-	if !cur.Primed && !p.Backfill {
+	if cur.Primed && (cur.PolledAt.IsZero() || time.Since(cur.PolledAt) > cursorMaxAge) && !p.Since.IsZero() {
+		cur = cursor{ETags: map[string]string{}} // too old to trust: from Since
+	}
+	switch {
+	case !cur.Primed && !p.Since.IsZero():
+		cur = cursor{Primed: true, CommentsAt: p.Since, ETags: map[string]string{}}
+		p.floor = p.Since
+		p.log.Info().Time("since", p.Since).Msg("poller takes over; reading from where the last bot may have stopped")
+	case !cur.Primed && !p.Backfill:
 		if err := p.prime(ctx, &cur); err != nil {
 			return 0, err
 		}
+		cur.PolledAt = time.Now()
 		return 0, p.save(cur)
 	}
-	cur.Primed = true
-	total := 0
-	for _, src := range []func(context.Context, *cursor, func(Event) error) (int, error){
-		p.pollIssues, p.pollEvents, p.pollComments, // opened before labeled, as it happened
-	} {
-		n, err := src(ctx, &cur, sink)
-		total += n
-		if err != nil {
-			return total, err
-		}
+	cur.Primed, cur.PolledAt = true, time.Now()
+	// Openings, then events, then comments, as they happened; the
+	// comments are read before the events, so a swarm write's comment
+	// (its marker) names its author a swarm writer before that write's
+	// label and assignment events are handed on.
+	total, err := p.pollIssues(ctx, &cur, sink)
+	if err != nil {
+		return total, err
 	}
-	return total, nil
+	batch, err := p.fetchComments(ctx, &cur)
+	if err != nil {
+		return total, err
+	}
+	n, err := p.pollEvents(ctx, &cur, sink)
+	total += n
+	if err != nil {
+		return total, err
+	}
+	n, err = p.emitComments(&cur, batch, sink)
+	return total + n, err
 }
+
+// beforeFloor: t is before what a taking-over poller reads from.
+func (p *Poller) beforeFloor(t time.Time) bool { return !p.floor.IsZero() && t.Before(p.floor) }
 
 // get fetches one page, conditionally when etag is set; notModified
 // reports a 304. go-github treats 304 as an error (it is not 2xx), with
@@ -243,13 +299,15 @@ func reverse[T any](s []T) []T {
 
 func (p *Poller) pollIssues(ctx context.Context, cur *cursor, sink func(Event) error) (int, error) {
 	u := p.issuesURL()
-	list, etag, ok, err := newest(ctx, p, cur, u, func(is *gh.Issue) bool { return is.GetNumber() > cur.IssueNum })
+	list, etag, ok, err := newest(ctx, p, cur, u, func(is *gh.Issue) bool {
+		return is.GetNumber() > cur.IssueNum && !p.beforeFloor(is.GetCreatedAt().Time)
+	})
 	if err != nil || !ok {
 		return 0, err
 	}
 	n := 0
 	for _, is := range list {
-		if !is.IsPullRequest() {
+		if !p.beforeFloor(is.GetCreatedAt().Time) {
 			sent, err := p.emit(p.issueOpened(is), sink)
 			if err != nil {
 				return n, p.saveAfter(*cur, err)
@@ -274,13 +332,15 @@ func (p *Poller) saveAfter(cur cursor, cause error) error {
 
 func (p *Poller) pollEvents(ctx context.Context, cur *cursor, sink func(Event) error) (int, error) {
 	u := p.eventsURL()
-	list, etag, ok, err := newest(ctx, p, cur, u, func(e *gh.IssueEvent) bool { return e.GetID() > cur.EventID })
+	list, etag, ok, err := newest(ctx, p, cur, u, func(e *gh.IssueEvent) bool {
+		return e.GetID() > cur.EventID && !p.beforeFloor(e.GetCreatedAt().Time)
+	})
 	if err != nil || !ok {
 		return 0, err
 	}
 	n := 0
 	for _, e := range list {
-		if ev, ok := p.issueEvent(e); ok {
+		if ev, ok := p.issueEvent(e); ok && !p.beforeFloor(ev.At) {
 			sent, err := p.emit(ev, sink)
 			if err != nil {
 				return n, p.saveAfter(*cur, err)
@@ -295,48 +355,77 @@ func (p *Poller) pollEvents(ctx context.Context, cur *cursor, sink func(Event) e
 	return n, p.save(*cur)
 }
 
-// pollComments lists comments updated since the cursor, oldest first.
+// commentBatch is one poll's new comments, read before the events so
+// that the swarm writers they reveal are known when the events come
+// (Poller.Learn), and handed to the sink after them.
+type commentBatch struct {
+	u, etag     string
+	list        []*gh.IssueComment
+	notModified bool
+}
+
+// fetchComments lists comments updated since the cursor, oldest first.
 // "since" is second-grained and its edge inclusive or not, so it starts a
 // little early; comment IDs (increasing) and the seen-set drop repeats.
-// Edits of old comments are not notifications.
-func (p *Poller) pollComments(ctx context.Context, cur *cursor, sink func(Event) error) (int, error) {
-	u := p.path("issues/comments?sort=updated&direction=asc&per_page=100")
+func (p *Poller) fetchComments(ctx context.Context, cur *cursor) (commentBatch, error) {
+	b := commentBatch{u: p.path("issues/comments?sort=updated&direction=asc&per_page=100")}
 	if !cur.CommentsAt.IsZero() {
-		u += "&since=" + url.QueryEscape(cur.CommentsAt.Add(-2*time.Second).UTC().Format(time.RFC3339))
+		b.u += "&since=" + url.QueryEscape(cur.CommentsAt.Add(-2*time.Second).UTC().Format(time.RFC3339))
 	}
-	startID, n, etag := cur.CommentID, 0, ""
 	for page := 1; ; page++ {
 		if page > p.MaxPages {
-			etag = "" // the rest comes next poll; page 1 must not answer 304 then
+			b.etag = "" // the rest comes next poll; page 1 must not answer 304 then
 			break
 		}
 		var list []*gh.IssueComment
-		resp, nm, err := p.get(ctx, pageURL(u, page), cur.etag(u, page), &list)
-		if err != nil || nm {
-			return n, err
+		resp, nm, err := p.get(ctx, pageURL(b.u, page), cur.etag(b.u, page), &list)
+		if err != nil {
+			return b, err
+		}
+		if nm {
+			b.notModified = true
+			return b, nil
 		}
 		if page == 1 {
-			etag = resp.Header.Get("ETag")
+			b.etag = resp.Header.Get("ETag")
 		}
-		for _, cm := range list {
-			if cm.GetID() > startID {
-				sent, err := p.emit(p.commented(cm), sink)
-				if err != nil {
-					return n, p.saveAfter(*cur, err)
-				}
-				if sent {
-					n++
-				}
-				cur.CommentID = max(cur.CommentID, cm.GetID())
-			}
-			cur.CommentsAt = laterOf(cur.CommentsAt, cm.GetUpdatedAt().Time)
-		}
+		b.list = append(b.list, list...)
 		if resp.NextPage == 0 {
 			break
 		}
 	}
+	if p.Learn != nil {
+		for _, cm := range b.list {
+			if ev := p.commented(cm); ev.WriteID != "" {
+				p.Learn(ev)
+			}
+		}
+	}
+	return b, nil
+}
+
+// emitComments hands the batch's new comments to sink. Edits of old
+// comments are not notifications.
+func (p *Poller) emitComments(cur *cursor, b commentBatch, sink func(Event) error) (int, error) {
+	if b.notModified {
+		return 0, nil
+	}
+	startID, n := cur.CommentID, 0
+	for _, cm := range b.list {
+		if cm.GetID() > startID && !p.beforeFloor(cm.GetCreatedAt().Time) {
+			sent, err := p.emit(p.commented(cm), sink)
+			if err != nil {
+				return n, p.saveAfter(*cur, err)
+			}
+			if sent {
+				n++
+			}
+			cur.CommentID = max(cur.CommentID, cm.GetID())
+		}
+		cur.CommentsAt = laterOf(cur.CommentsAt, cm.GetUpdatedAt().Time)
+	}
 	// The comments URL moves with the cursor: keep only current ETags.
-	keep := map[string]string{u: etag}
+	keep := map[string]string{b.u: b.etag}
 	for _, k := range []string{p.issuesURL(), p.eventsURL()} {
 		keep[k] = cur.ETags[k]
 	}
@@ -353,25 +442,28 @@ func (p *Poller) emit(e Event, sink func(Event) error) (bool, error) {
 func (p *Poller) issueOpened(is *gh.Issue) Event {
 	return Event{ID: fmt.Sprintf("issue:%d", is.GetNumber()), Repo: p.repo, Issue: is.GetNumber(),
 		Action: "opened", Actor: is.GetUser().GetLogin(), URL: is.GetHTMLURL(), Title: is.GetTitle(),
-		Body: excerpt(is.GetBody()), At: is.GetCreatedAt().Time}
+		Body: excerpt(is.GetBody()), At: is.GetCreatedAt().Time, PR: is.IsPullRequest(), WriteID: writeIDOf(is.GetBody())}
 }
 
-// issueEvent converts one issue event; subscriptions are noise.
+// issueEvent converts one issue event; kinds an agent does not need are
+// dropped (wanted).
 func (p *Poller) issueEvent(e *gh.IssueEvent) (Event, bool) {
-	switch e.GetEvent() {
-	case "subscribed", "unsubscribed", "":
+	if !wanted[e.GetEvent()] {
 		return Event{}, false
 	}
 	is := e.GetIssue()
 	return Event{ID: fmt.Sprintf("event:%d", e.GetID()), Repo: p.repo, Issue: is.GetNumber(),
 		Action: e.GetEvent(), Actor: e.GetActor().GetLogin(), URL: is.GetHTMLURL(), Title: is.GetTitle(),
-		Label: e.GetLabel().GetName(), Assignee: e.GetAssignee().GetLogin(), At: e.GetCreatedAt().Time}, true
+		Label: e.GetLabel().GetName(), Assignee: e.GetAssignee().GetLogin(), At: e.GetCreatedAt().Time,
+		PR: is.IsPullRequest()}, true
 }
 
 func (p *Poller) commented(cm *gh.IssueComment) Event {
 	return Event{ID: fmt.Sprintf("comment:%d", cm.GetID()), Repo: p.repo, Issue: issueNumber(cm.GetIssueURL()),
 		Action: "commented", Actor: cm.GetUser().GetLogin(), URL: cm.GetHTMLURL(),
-		Body: excerpt(cm.GetBody()), At: cm.GetCreatedAt().Time}
+		Body: excerpt(cm.GetBody()), At: cm.GetCreatedAt().Time,
+		// GitHub links a pull request's conversation comments under /pull/.
+		PR: strings.Contains(cm.GetHTMLURL(), "/pull/"), WriteID: writeIDOf(cm.GetBody())}
 }
 
 // issueNumber reads the number from an issue API URL (".../issues/12").
@@ -389,7 +481,9 @@ type Bot struct {
 	Sink     func(Event) error
 	Log      zerolog.Logger
 	Backfill bool
-	Seen     *Seen // shared with the webhook handler; default: its own on Store
+	Seen     *Seen       // shared with the webhook handler; default: its own on Store
+	Since    time.Time   // see Poller.Since
+	Learn    func(Event) // see Poller.Learn
 }
 
 // Run polls until ctx ends, waiting out rate limits.
@@ -398,7 +492,7 @@ func (b Bot) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	p.Backfill = b.Backfill
+	p.Backfill, p.Since, p.Learn = b.Backfill, b.Since, b.Learn
 	if b.Seen != nil {
 		p.Seen = b.Seen
 	}

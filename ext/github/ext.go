@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -42,6 +43,18 @@ type Settings struct {
 	// webhook secret; default SWARM_GITHUB_WEBHOOK_SECRET. Unset: no
 	// webhook endpoint, polling only.
 	WebhookSecretEnv string `json:"webhook_secret_env,omitempty"`
+	// Phases a task may be in (task create --phase), besides the
+	// repository's own phase:* labels.
+	Phases []string `json:"phases,omitempty"`
+}
+
+// Options are a node's GitHub options given in code (node.Options.Ext
+// [Name]): for tests, several nodes in one process each with its own
+// token, and short lease times.
+type Options struct {
+	// Token replaces the environment's (GITHUB_TOKEN, GH_TOKEN, gh).
+	Token string
+	Lease LeaseOptions
 }
 
 // pollEvery is the bot's period.
@@ -105,6 +118,20 @@ type Ext struct {
 	// an event both report is announced once.
 	seenOnce sync.Once
 	seen     *Seen
+
+	opt     Options
+	inbound chan node.Event // members' messages, off the receive path (heard)
+
+	loginMu    sync.Mutex
+	login      string // the own token's user, once known (tokenLogin)
+	loginAsked bool
+
+	masters sync.Map // "<swarm ID>/<agent>": agents seen holding the master role (heardRelay)
+	// ownWrites are the IDs of the writes this process queued: a comment
+	// carrying one names this node's own token user (an App's too).
+	ownWrites sync.Map
+	leases    leaseBook
+	claimMu   sync.Mutex // one claim decision at a time on this node
 }
 
 func newExt(n *node.Node) (node.Extension, error) {
@@ -112,9 +139,12 @@ func newExt(n *node.Node) (node.Extension, error) {
 	if err := n.ExtConfig(Name, &set); err != nil {
 		return nil, err
 	}
+	opt, _ := n.ExtOptions(Name).(Options)
+	opt.Lease = opt.Lease.withDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Ext{n: n, log: n.Log(), set: set, ctx: ctx, cancel: cancel,
-		bots: bots{kick: make(chan struct{}, 1), running: map[string]*botEntry{}}}, nil
+	return &Ext{n: n, log: n.Log(), set: set, ctx: ctx, cancel: cancel, opt: opt,
+		inbound: make(chan node.Event, 256),
+		bots:    bots{kick: make(chan struct{}, 1), running: map[string]*botEntry{}}}, nil
 }
 
 // Of is the node's GitHub layer, or nil when the binary leaves it out.
@@ -132,6 +162,8 @@ func (e *Ext) Start() error {
 	e.resume()
 	e.bots.done = make(chan struct{})
 	e.n.Go(func(context.Context) { defer close(e.bots.done); e.botLoop() })
+	e.n.Go(func(context.Context) { e.heardLoop() })
+	e.n.Go(func(context.Context) { e.leaseLoop() })
 	return nil
 }
 
@@ -151,9 +183,21 @@ func (e *Ext) Close() error {
 
 // HandleEvent kicks the bot loop when links or master roles may have
 // changed, so a new link starts its bot (and primes its cursor) at once.
+// Members' notifications (relays, leases, writers) are queued for
+// heardLoop: this runs on the receive path.
 func (e *Ext) HandleEvent(ev node.Event) {
-	if ev.Kind == node.EventSwarms {
+	switch ev.Kind {
+	case node.EventSwarms:
 		e.kickBots()
+	case node.EventMessage:
+		if ev.Message == nil || ev.Message.Type != "notification" {
+			return
+		}
+		select {
+		case e.inbound <- ev:
+		default:
+			e.log.Warn().Str("id", ev.Message.ID).Msg("github: too many notifications at once; one not recorded")
+		}
 	}
 }
 
@@ -182,13 +226,11 @@ func (e *Ext) webhookHandler() http.Handler {
 	if secret == "" || e.set.Sync == "off" {
 		return nil
 	}
-	return WebhookHandler([]byte(secret), func(ev Event) error {
-		l, err := e.githubLayer(e.ctx)
-		if err != nil {
-			return err
-		}
-		return e.ghEvent(e.ctx, l, ev)
-	}, WithStore(e.n.Store()), WithSeen(e.ghSeen()), WithLogger(e.log))
+	// Nothing slow before the answer: the relay is a store write; the
+	// token's user is asked in the background (tokenLogin).
+	return WebhookHandler([]byte(secret), func(ev Event) error { return e.ghEvent(e.ctx, ev) },
+		WithStore(e.n.Store()), WithSeen(e.ghSeen()), WithLogger(e.log),
+		WithAccept(func(repo string) bool { return len(e.wantBots()[strings.ToLower(repo)]) > 0 }))
 }
 
 // ghSeen is the node's one record of announced GitHub events.

@@ -14,6 +14,7 @@ import (
 	"github.com/agent-swarm/agent-swarm/ext/github/fakegithub"
 	"github.com/agent-swarm/agent-swarm/node"
 	"github.com/agent-swarm/agent-swarm/node/transport"
+	"github.com/agent-swarm/agent-swarm/node/wire"
 	"github.com/rs/zerolog"
 )
 
@@ -151,9 +152,18 @@ func waitNote(t *testing.T, n *node.Node, substr, action string) node.InboxMessa
 	t.Helper()
 	scWait(t, n.Domain()+" is notified of "+substr, func() bool { return len(notes(t, n, substr)) > 0 })
 	m := notes(t, n, substr)[0]
-	if action != "" && (len(m.Refs) != 1 || m.Refs[0].Action != action || m.Refs[0].Kind != "issue") {
+	// Besides its issue reference a swarm write's notification may name
+	// the GitHub user who wrote it (a url reference, action "writer").
+	var issues []wire.Ref
+	for _, r := range m.Refs {
+		if r.Kind != "url" || r.Action != writerAction {
+			issues = append(issues, r)
+		}
+	}
+	if action != "" && (len(issues) != 1 || issues[0].Action != action || issues[0].Kind != "issue") {
 		t.Fatalf("notification %q carries refs %+v; want one issue ref with action %s", m.Body, m.Refs, action)
 	}
+	m.Refs = issues
 	return m
 }
 
@@ -200,7 +210,7 @@ func TestGitHubTaskBoard(t *testing.T) {
 	}
 
 	// c claims it: comment, label, assignment; a and b hear of it.
-	must[TaskResult](t)(ghOf(t, c).TaskClaim(ctx, "team", 1))
+	must[TaskResult](t)(ghOf(t, c).TaskClaim(ctx, ClaimArgs{Swarm: "team", Issue: 1}))
 	iss := fake.Issues("acme/app")[0]
 	if !contains(iss.Labels, "status:in-progress") || contains(iss.Labels, "status:ready") || !contains(iss.Assignees, "c-login") {
 		t.Fatalf("after the claim: labels %v, assignees %v", iss.Labels, iss.Assignees)
@@ -298,7 +308,7 @@ func TestGitHubTaskBoard(t *testing.T) {
 	}
 
 	// Mistakes are the caller's and say so.
-	if _, err := ghOf(t, c).TaskClaim(ctx, "team", 99); err == nil || !node.IsUser(err) || !strings.Contains(err.Error(), "not found") {
+	if _, err := ghOf(t, c).TaskClaim(ctx, ClaimArgs{Swarm: "team", Issue: 99}); err == nil || !node.IsUser(err) || !strings.Contains(err.Error(), "not found") {
 		t.Fatalf("claiming a missing issue: %v", err)
 	}
 	st := must[Status](t)(ghOf(t, a).StatusOf(ctx))

@@ -77,11 +77,21 @@ func registerOps() {
 			Text: ops.TextOf(textTasks),
 		},
 		&ops.Op{
-			Name: "task_claim", CLI: "task claim", Summary: "Claim a task for this agent: a comment naming it, status:in-progress, and the assignment when this agent has a GitHub login.",
+			Name: "task_claim", CLI: "task claim", Summary: "Claim a task for this agent only: a lease announced to the swarm, then a comment naming it, status:in-progress and the assignment when this agent has a GitHub login. A task another agent holds, or a closed one, is refused with who holds it; claiming a task you hold changes nothing.",
+			Params: []ops.Param{pSwarm, pIssue(),
+				{Name: "steal", Kind: ops.Bool, Help: "master only: take the task over from the agent holding it"}},
+			Network: true,
+			Run: onExt(func(ctx context.Context, e *Ext, a ops.Args) (any, error) {
+				return e.TaskClaim(ctx, ClaimArgs{Swarm: a.Str("swarm"), Issue: a.Int("issue"), Steal: a.Bool("steal")})
+			}),
+			Text: ops.TextOf(textTask),
+		},
+		&ops.Op{
+			Name: "task_release", CLI: "task release", Summary: "Give a claimed task back: the lease ends and the task is ready again (status:ready, unassigned, a comment). Its holder releases it, or the master.",
 			Params:  []ops.Param{pSwarm, pIssue()},
 			Network: true,
 			Run: onExt(func(ctx context.Context, e *Ext, a ops.Args) (any, error) {
-				return e.TaskClaim(ctx, a.Str("swarm"), a.Int("issue"))
+				return e.TaskRelease(ctx, a.Str("swarm"), a.Int("issue"))
 			}),
 			Text: ops.TextOf(textTask),
 		},
@@ -176,6 +186,9 @@ func textTask(r TaskResult) string {
 	s := fmt.Sprintf("%s %s", r.Action, where)
 	if r.URL != "" {
 		s += " " + r.URL
+	}
+	if r.Note != "" {
+		return s + ": " + r.Note
 	}
 	return s + "; the swarm is notified"
 }

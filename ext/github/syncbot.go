@@ -3,13 +3,11 @@ package github
 import (
 	"context"
 	"fmt"
-	"sort"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/agent-swarm/agent-swarm/node"
-	"github.com/agent-swarm/agent-swarm/node/wire"
 	"github.com/agent-swarm/agent-swarm/store"
 )
 
@@ -76,6 +74,7 @@ func (e *Ext) kickBots() {
 }
 
 func (e *Ext) reconcileBots() {
+	e.noteLinks()
 	want := e.wantBots()
 	e.bots.mu.Lock()
 	defer e.bots.mu.Unlock()
@@ -111,10 +110,41 @@ func (e *Ext) reconcileBots() {
 		b := &botEntry{cancel: cancel, done: make(chan struct{})}
 		e.bots.running[repo] = b
 		bot := Bot{Client: l.client, Store: e.n.Store(), Repo: repo, Interval: e.set.pollEvery(),
-			Sink: func(ev Event) error { return e.ghEvent(ctx, l, ev) }, Log: e.log, Seen: e.ghSeen()}
+			Sink: func(ev Event) error { return e.ghEvent(ctx, ev) }, Log: e.log, Seen: e.ghSeen(),
+			Since: e.botSince(repo), Learn: func(ev Event) { e.learnWriter(ev.Repo, ev.Actor); e.learnOwn(ev) }}
+		e.tokenLogin() // asked now, in the background, for the events its writes make
 		go func() { defer close(b.done); _ = bot.Run(ctx) }()
 		e.log.Info().Str("repo", repo).Msg("github sync bot started")
 	}
+}
+
+// noteLinks records, for each linked repository never synced in this
+// node's sight, that it is synced from now: the horizon a bot that takes
+// the master role over reads from when no relay came since (botSince).
+func (e *Ext) noteLinks() {
+	for _, s := range e.n.Swarms() {
+		if !s.Left && s.Repo != "" {
+			e.noteLinked(s.Repo)
+		}
+		e.masters.Store(s.ID+"/"+s.Master, true)
+	}
+}
+
+// botSince is where a bot starting here reads from when it has no cursor
+// of its own: a little before the last relay of the repository this node
+// made or heard (or the link it learned), so that what happened in the
+// last poll interval of the previous master is not lost; Seen, which
+// holds what that master relayed, drops what it told.
+func (e *Ext) botSince(repo string) time.Time {
+	last := e.lastRelayed(repo)
+	switch {
+	case last.At.IsZero():
+		return time.Time{}
+	case last.Link:
+		return last.At // nothing from before the link
+	}
+	since := last.At.Add(-2*e.set.pollEvery() - time.Minute)
+	return laterOf(since, time.Now().Add(-cursorMaxAge))
 }
 
 func (e *Ext) stopBots() {
@@ -146,25 +176,6 @@ func (e *Ext) botState(s node.SwarmInfo) string {
 		return "not running: " + e.bots.why
 	}
 	return "starting"
-}
-
-// ghEvent notifies every swarm this node syncs for the event's repository.
-// The node's own writes were announced when they were made: their echo
-// (events by the token's user) is left out.
-func (e *Ext) ghEvent(ctx context.Context, l *layer, ev Event) error {
-	if me, err := l.client.Login(ctx); err == nil && strings.EqualFold(ev.Actor, me) {
-		return nil
-	}
-	swarms := e.wantBots()[strings.ToLower(ev.Repo)]
-	sort.Strings(swarms)
-	ref := wire.Ref{Kind: "issue", Repo: ev.Repo, Number: ev.Issue, URL: ev.URL, Action: ev.Action, Login: ev.Assignee}
-	body := eventText(ev)
-	for _, id := range swarms {
-		if _, err := e.n.Send(ctx, node.SendArgs{Swarm: id, Type: wire.TypeNotification, Body: body, Refs: []wire.Ref{ref}}); err != nil {
-			return fmt.Errorf("notify swarm %s: %w", id, err)
-		}
-	}
-	return nil
 }
 
 // Relay starts every notification the sync bot relays from GitHub (Frame

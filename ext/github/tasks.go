@@ -32,6 +32,7 @@ const (
 	ActionLabeled         = "labeled"
 	ActionMention         = "mention"
 	ActionReviewRequested = "review_requested"
+	ActionReleased        = "released"
 )
 
 // maxListed caps ListTasks: a task board beyond this is not read whole.
@@ -202,8 +203,9 @@ func toTask(is *gh.Issue) Task {
 		Labels: []string{}, Assignees: []string{}}
 	for _, l := range is.Labels {
 		t.Labels = append(t.Labels, l.GetName())
-		if s, ok := strings.CutPrefix(l.GetName(), statusPrefix); ok && t.Status == "" {
-			t.Status = s
+		// GitHub's labels are case-insensitive: Status:Ready is status:ready.
+		if name := l.GetName(); hasPrefixFold(name, statusPrefix) && t.Status == "" {
+			t.Status = strings.ToLower(name[len(statusPrefix):])
 		}
 	}
 	for _, a := range is.Assignees {
@@ -213,4 +215,60 @@ func toTask(is *gh.Issue) Task {
 		t.Status = "closed"
 	}
 	return t
+}
+
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
+}
+
+// repoLabel is the repository's own spelling of label (GitHub matches
+// label names whatever their case, and adding "status:ready" where
+// "Status:Ready" exists would apply that one anyway, or make a second on
+// a server that does not fold), or label itself when the repository has
+// none such or cannot be asked.
+func (c *Client) repoLabel(ctx context.Context, owner, name, label string) string {
+	opt := &gh.ListOptions{PerPage: 100}
+	for pages := 0; pages < 5; pages++ {
+		ls, resp, err := c.gh.Issues.ListLabels(ctx, owner, name, opt)
+		if err != nil {
+			return label
+		}
+		for _, l := range ls {
+			if strings.EqualFold(l.GetName(), label) {
+				return l.GetName()
+			}
+		}
+		if resp.NextPage == 0 {
+			break
+		}
+		opt.Page = resp.NextPage
+	}
+	return label
+}
+
+// phaseLabels are the names after "phase:" of the repository's phase
+// labels (none when it cannot be asked).
+func (c *Client) phaseLabels(ctx context.Context, repo string) []string {
+	o, n, err := ParseRepo(repo)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	opt := &gh.ListOptions{PerPage: 100}
+	for pages := 0; pages < 5; pages++ {
+		ls, resp, err := c.gh.Issues.ListLabels(ctx, o, n, opt)
+		if err != nil {
+			return out
+		}
+		for _, l := range ls {
+			if name := l.GetName(); hasPrefixFold(name, phasePrefix) {
+				out = append(out, name[len(phasePrefix):])
+			}
+		}
+		if resp.NextPage == 0 {
+			break
+		}
+		opt.Page = resp.NextPage
+	}
+	return out
 }

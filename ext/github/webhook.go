@@ -35,6 +35,13 @@ func WithStore(st *store.Store) WebhookOption { return func(h *webhook) { h.st =
 // event both report is announced once (default: its own, on the store).
 func WithSeen(s *Seen) WebhookOption { return func(h *webhook) { h.announced = s } }
 
+// WithAccept names the repositories this node syncs; a delivery for
+// another is acknowledged and neither announced nor recorded, so this
+// node's record still says it was never told (default: all).
+func WithAccept(accept func(repo string) bool) WebhookOption {
+	return func(h *webhook) { h.accept = accept }
+}
+
 // WithLogger sets the handler's logger.
 func WithLogger(l zerolog.Logger) WebhookOption { return func(h *webhook) { h.log = l } }
 
@@ -47,6 +54,7 @@ type webhook struct {
 	mem    map[string]time.Time // deliveries seen, without a store
 	// announced is shared with the poller: events by their IDs.
 	announced *Seen
+	accept    func(repo string) bool
 }
 
 // WebhookHandler serves POST /github/webhook. Only requests signed with
@@ -112,7 +120,7 @@ func (h *webhook) handle(r *http.Request, body []byte) (int, string) {
 	switch kind {
 	case "ping":
 		return http.StatusOK, "pong"
-	case "issues", "issue_comment":
+	case "issues", "issue_comment", "pull_request":
 	default:
 		return http.StatusAccepted, "ignored"
 	}
@@ -134,6 +142,9 @@ func (h *webhook) handle(r *http.Request, body []byte) (int, string) {
 	}
 	if !ok {
 		return http.StatusAccepted, "ignored"
+	}
+	if h.accept != nil && !h.accept(ev.Repo) {
+		return http.StatusAccepted, "not synced on this node"
 	}
 	ids := []string{"body/" + bodyID}
 	if delivery != "" {
@@ -248,6 +259,8 @@ func toEvent(kind, bodyID string, payload []byte) (Event, bool, error) {
 		return issuesEvent(p, bodyID)
 	case *gh.IssueCommentEvent:
 		return commentEvent(p)
+	case *gh.PullRequestEvent:
+		return pullEvent(p, bodyID)
 	}
 	return Event{}, false, nil
 }
@@ -259,12 +272,38 @@ func issuesEvent(p *gh.IssuesEvent, bodyID string) (Event, bool, error) {
 	if p.GetAction() == "" || is.GetNumber() <= 0 || p.GetRepo().GetFullName() == "" {
 		return Event{}, false, errIncomplete
 	}
+	if !wanted[p.GetAction()] {
+		return Event{}, false, nil
+	}
 	ev := Event{ID: "hook:" + bodyID, Repo: p.GetRepo().GetFullName(), Issue: is.GetNumber(),
 		Action: p.GetAction(), Actor: p.GetSender().GetLogin(), URL: is.GetHTMLURL(), Title: is.GetTitle(),
-		Label: p.GetLabel().GetName(), Assignee: p.GetAssignee().GetLogin(), At: is.GetUpdatedAt().Time}
+		Label: p.GetLabel().GetName(), Assignee: p.GetAssignee().GetLogin(), At: is.GetUpdatedAt().Time,
+		PR: is.IsPullRequest()}
 	if ev.Action == "opened" {
 		// Same ID as the poller's, so both sources together still notify once.
 		ev.ID, ev.Body, ev.At = fmt.Sprintf("issue:%d", ev.Issue), excerpt(is.GetBody()), is.GetCreatedAt().Time
+		ev.WriteID = writeIDOf(is.GetBody())
+	}
+	return ev, true, nil
+}
+
+// pullEvent maps a pull request's opening, closing and reopening (the
+// events API reports them on the PR's issue; the rest, reviews and
+// pushes, are not task activity and are dropped).
+func pullEvent(p *gh.PullRequestEvent, bodyID string) (Event, bool, error) {
+	pr := p.GetPullRequest()
+	if p.GetAction() == "" || pr.GetNumber() <= 0 || p.GetRepo().GetFullName() == "" {
+		return Event{}, false, errIncomplete
+	}
+	if !wanted[p.GetAction()] {
+		return Event{}, false, nil
+	}
+	ev := Event{ID: "hook:" + bodyID, Repo: p.GetRepo().GetFullName(), Issue: pr.GetNumber(), PR: true,
+		Action: p.GetAction(), Actor: p.GetSender().GetLogin(), URL: pr.GetHTMLURL(), Title: pr.GetTitle(),
+		Label: p.GetLabel().GetName(), Assignee: p.GetAssignee().GetLogin(), At: pr.GetUpdatedAt().Time}
+	if ev.Action == "opened" {
+		ev.ID, ev.Body, ev.At = fmt.Sprintf("issue:%d", ev.Issue), excerpt(pr.GetBody()), pr.GetCreatedAt().Time
+		ev.WriteID = writeIDOf(pr.GetBody())
 	}
 	return ev, true, nil
 }
@@ -279,5 +318,6 @@ func commentEvent(p *gh.IssueCommentEvent) (Event, bool, error) {
 	}
 	return Event{ID: fmt.Sprintf("comment:%d", cm.GetID()), Repo: p.GetRepo().GetFullName(),
 		Issue: is.GetNumber(), Action: "commented", Actor: cm.GetUser().GetLogin(), URL: cm.GetHTMLURL(),
-		Title: is.GetTitle(), Body: excerpt(cm.GetBody()), At: cm.GetCreatedAt().Time}, true, nil
+		Title: is.GetTitle(), Body: excerpt(cm.GetBody()), At: cm.GetCreatedAt().Time,
+		PR: is.IsPullRequest(), WriteID: writeIDOf(cm.GetBody())}, true, nil
 }

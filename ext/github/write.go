@@ -21,6 +21,11 @@ const (
 	WriteClose   = "close"
 	WriteLabels  = "labels"
 	WriteAssign  = "assign"
+	// WriteRelease makes a claimed task ready again: status:ready, Login
+	// unassigned (when set), and the comment Body (when set).
+	WriteRelease = "release"
+	// WriteUnassign removes Login from the assignees (a claim backing off).
+	WriteUnassign = "unassign"
 )
 
 // maxBody keeps comment bodies under GitHub's 65536-character limit with
@@ -89,10 +94,11 @@ func (w Write) Validate() error {
 		if strings.TrimSpace(w.Agent) == "" {
 			return errors.New("github: claim needs the agent's name")
 		}
-	case WriteAssign:
+	case WriteAssign, WriteUnassign:
 		if w.Login == "" {
-			return errors.New("github: assign needs a GitHub login")
+			return fmt.Errorf("github: %s needs a GitHub login", w.Kind)
 		}
+	case WriteRelease:
 	case WriteLabels:
 		return validLabels(w.Add, w.Remove)
 	case WriteBlock, WriteUnblock, WriteClose:
@@ -117,7 +123,8 @@ func validLabels(add, remove []string) error {
 func (w Write) action() string {
 	return map[string]string{WriteCreate: ActionCreated, WriteComment: ActionCommented,
 		WriteClaim: ActionClaimed, WriteBlock: ActionBlocked, WriteUnblock: ActionUnblocked,
-		WriteClose: ActionCompleted, WriteLabels: ActionLabeled, WriteAssign: ActionAssigned}[w.Kind]
+		WriteClose: ActionCompleted, WriteLabels: ActionLabeled, WriteAssign: ActionAssigned,
+		WriteRelease: ActionReleased, WriteUnassign: ActionReleased}[w.Kind]
 }
 
 // Apply performs w now, without the queue.
@@ -216,7 +223,9 @@ func (x *run) plan() []step {
 		if strings.TrimSpace(w.Body) != "" {
 			reason = "Blocked: " + w.Body
 		}
-		return []step{x.status(LabelBlocked), x.comment(reason)}
+		// The comment first: its marker names the writer before the
+		// label's event comes (the sync bot knows swarm writes by it).
+		return []step{x.comment(reason), x.status(LabelBlocked)}
 	case WriteUnblock:
 		return []step{x.status(LabelReady)}
 	case WriteClose:
@@ -224,7 +233,20 @@ func (x *run) plan() []step {
 		if w.PR != "" {
 			s = append(s, x.comment("Completed in "+w.PR))
 		}
-		return append(s, step{run: x.close})
+		// A closed task keeps no status:ready or in-progress label.
+		return append(s, step{run: x.close}, x.status(""))
+	case WriteRelease:
+		var s []step
+		if strings.TrimSpace(w.Body) != "" {
+			s = append(s, x.comment(w.Body)) // first, as for block
+		}
+		s = append(s, x.status(LabelReady))
+		if w.Login != "" {
+			s = append(s, x.unassign(w.Login))
+		}
+		return s
+	case WriteUnassign:
+		return []step{x.unassign(w.Login)}
 	case WriteLabels:
 		return []step{{run: x.labels}}
 	case WriteAssign:
@@ -342,9 +364,11 @@ func (x *run) findIssue() (*gh.Issue, error) {
 	return nil, nil
 }
 
-// status sets the one status:* label. It adds the new label before
-// removing the others so the task never shows no status, and it touches
-// only status labels, so concurrent edits of other labels survive.
+// status sets the one status:* label ("" removes them all). It adds the
+// new label before removing the others so the task never shows no
+// status, and it touches only status labels, so concurrent edits of
+// other labels survive. Labels match as GitHub's do, whatever their case,
+// and the repository's own spelling of a label is reused (repoLabel).
 func (x *run) status(target string) step {
 	return step{run: func(bool) error {
 		is, _, err := x.c.gh.Issues.Get(x.ctx, x.owner, x.name, x.w.Issue)
@@ -353,16 +377,17 @@ func (x *run) status(target string) step {
 		}
 		x.issueURL = is.GetHTMLURL()
 		var stale []string
-		has := false
+		has := target == ""
 		for _, l := range is.Labels {
 			switch name := l.GetName(); {
-			case name == target:
+			case target != "" && strings.EqualFold(name, target):
 				has = true
-			case strings.HasPrefix(name, statusPrefix):
+			case hasPrefixFold(name, statusPrefix):
 				stale = append(stale, name)
 			}
 		}
 		if !has {
+			target = x.c.repoLabel(x.ctx, x.owner, x.name, target)
 			if _, _, err := x.c.gh.Issues.AddLabelsToIssue(x.ctx, x.owner, x.name, x.w.Issue, []string{target}); err != nil {
 				return x.c.mapErr(err, x.what())
 			}
@@ -394,6 +419,17 @@ func (x *run) labels(bool) error {
 func (x *run) assign(login string) step {
 	return step{run: func(bool) error {
 		is, _, err := x.c.gh.Issues.AddAssignees(x.ctx, x.owner, x.name, x.w.Issue, []string{login})
+		if err != nil {
+			return x.c.mapErr(err, x.what())
+		}
+		x.issueURL = is.GetHTMLURL()
+		return nil
+	}}
+}
+
+func (x *run) unassign(login string) step {
+	return step{run: func(bool) error {
+		is, _, err := x.c.gh.Issues.RemoveAssignees(x.ctx, x.owner, x.name, x.w.Issue, []string{login})
 		if err != nil {
 			return x.c.mapErr(err, x.what())
 		}
