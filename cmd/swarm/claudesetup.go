@@ -29,6 +29,7 @@ var swarmTools = []string{
 	"mcp__swarm__swarm_task_list", "mcp__swarm__swarm_task_create", "mcp__swarm__swarm_task_claim",
 	"mcp__swarm__swarm_task_comment", "mcp__swarm__swarm_task_block", "mcp__swarm__swarm_task_unblock",
 	"mcp__swarm__swarm_task_close",
+	"mcp__swarm__swarm_task_release",
 }
 
 // swarmAgent is the subagent definition `swarm claude setup` writes.
@@ -56,7 +57,9 @@ Answering:
 
 Tasks (when the swarm links a GitHub repository):
 - swarm_task_list by status (ready, in-progress, blocked) to find work;
-  swarm_task_claim before starting, so no two agents take the same task.
+  swarm_task_claim before starting: a claim is exclusive, and when another
+  agent holds the task you are told who; swarm_task_release when you stop
+  working on it.
 - swarm_task_comment for progress, swarm_task_block with the reason when
   stuck, swarm_task_close with the pull request when done. Each change also
   notifies the swarm.

@@ -28,6 +28,7 @@ var SwarmTools = []string{
 	"mcp__swarm__swarm_task_list", "mcp__swarm__swarm_task_create", "mcp__swarm__swarm_task_claim",
 	"mcp__swarm__swarm_task_comment", "mcp__swarm__swarm_task_block", "mcp__swarm__swarm_task_unblock",
 	"mcp__swarm__swarm_task_close",
+	"mcp__swarm__swarm_task_release",
 }
 
 // Claude runs `claude -p` headless for a job.
