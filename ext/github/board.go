@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -43,7 +44,11 @@ func (e *Ext) githubLayer(ctx context.Context) (*layer, error) {
 		}
 		return e.layer, nil
 	}
-	tok, err := TokenSource{}.Own(ctx)
+	api, err := ResolveAPI(e.set.APIURL, os.Getenv)
+	if err != nil {
+		return nil, node.Userf("%v", err)
+	}
+	tok, err := TokenSource{Host: api.Host}.Own(ctx)
 	if errors.Is(err, ErrNoToken) && caller == "" {
 		return nil, node.Userf("%v", err)
 	}
@@ -52,9 +57,9 @@ func (e *Ext) githubLayer(ctx context.Context) (*layer, error) {
 	}
 	var c *Client
 	if tok != "" {
-		c, err = NewClient(tok, e.set.APIURL, nil)
+		c, err = NewClient(tok, api.URL, nil)
 	} else {
-		c, err = NewCallerClient(e.set.APIURL, nil)
+		c, err = NewCallerClient(api.URL, nil)
 	}
 	if err != nil {
 		return nil, node.Userf("github: %v", err)
@@ -150,19 +155,9 @@ func (e *Ext) taskWrite(ctx context.Context, swarmRef string, w Write, action, t
 	return out, nil
 }
 
-// ghUserError turns GitHub's refusals into errors the caller can act on.
-func ghUserError(err error) error {
-	var ve *ValidationError
-	switch {
-	case errors.Is(err, ErrNotFound):
-		return node.NotFoundf("github: %v", err)
-	case errors.Is(err, ErrUnauthorized), errors.Is(err, ErrForbidden):
-		return node.Refusedf("github: %v", err)
-	case errors.As(err, &ve):
-		return node.Userf("github: %v", err)
-	}
-	return err
-}
+// ghUserError turns GitHub's refusals into errors the caller can act on
+// (UserError, errors.go).
+func ghUserError(err error) error { return UserError(err) }
 
 // writeDone runs when the queue finishes a write: it wakes the waiting
 // call and notifies the swarm with a typed reference.
@@ -322,8 +317,8 @@ type QueueSummary struct {
 // StatusOf reports links, bots, queue and rate limit.
 func (e *Ext) StatusOf(ctx context.Context) (Status, error) {
 	st := Status{APIURL: e.set.APIURL, Login: e.set.Login, Links: []LinkStatus{}}
-	if st.APIURL == "" {
-		st.APIURL = "https://api.github.com/"
+	if api, err := ResolveAPI(e.set.APIURL, os.Getenv); err == nil {
+		st.APIURL = api.Display()
 	}
 	for _, s := range e.n.Swarms() {
 		if s.Left || s.Repo == "" {

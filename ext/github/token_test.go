@@ -3,6 +3,7 @@ package github
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 )
@@ -33,7 +34,7 @@ func TestTokenResolution(t *testing.T) {
 				LookPath: tc.look,
 				Run: func(ctx context.Context, name string, args ...string) ([]byte, error) {
 					ran = true
-					if name != "/usr/bin/gh" || len(args) != 2 || args[0] != "auth" || args[1] != "token" {
+					if name != "/usr/bin/gh" || strings.Join(args, " ") != "auth token --hostname github.com" {
 						t.Fatalf("ran %s %v", name, args)
 					}
 					return tc.run(ctx, name, args...)
