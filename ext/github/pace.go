@@ -66,7 +66,7 @@ func (p *pacer) do(req *http.Request, next http.RoundTripper) (*http.Response, e
 	case <-ctx.Done():
 		return nil, notSentError{ctx.Err()}
 	}
-	defer func() { p.last = p.now(); <-p.turn }()
+	defer func() { <-p.turn }()
 	if !p.last.IsZero() {
 		if wait := p.last.Add(p.gap).Sub(p.now()); wait > 0 {
 			if err := p.sleep(ctx, wait); err != nil {
@@ -74,7 +74,9 @@ func (p *pacer) do(req *http.Request, next http.RoundTripper) (*http.Response, e
 			}
 		}
 	}
-	return next.RoundTrip(req)
+	resp, err := next.RoundTrip(req)
+	p.last = p.now() // the gap runs from the end of a request sent
+	return resp, err
 }
 
 // notSentError is a failure before the request left this process: it
