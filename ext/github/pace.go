@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 )
 
@@ -74,9 +75,23 @@ func (p *pacer) do(req *http.Request, next http.RoundTripper) (*http.Response, e
 			}
 		}
 	}
+	if f, ok := ctx.Value(sentKey{}).(*atomic.Bool); ok {
+		f.Store(true)
+	}
 	resp, err := next.RoundTrip(req)
 	p.last = p.now() // the gap runs from the end of a request sent
 	return resp, err
+}
+
+// sentKey marks a write's context with a flag the pacer sets when the
+// request is handed to the network: go-github reports a cancelled
+// context as ctx.Err(), which would hide that it never left.
+type sentKey struct{}
+
+// withSentFlag returns ctx and the flag that says the write went out.
+func withSentFlag(ctx context.Context) (context.Context, *atomic.Bool) {
+	f := new(atomic.Bool)
+	return context.WithValue(ctx, sentKey{}, f), f
 }
 
 // notSentError is a failure before the request left this process: it

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -282,22 +283,24 @@ func (x *run) searchSince() time.Time {
 
 // intent records, durably and before the request, that a marked step's
 // request may reach GitHub; a repost (after an attempt never confirmed)
-// is remembered so the queue later checks for two copies.
-func (x *run) intent(recheck bool) error {
+// is remembered so the queue later checks for two copies. It returns
+// the context to send with and the flag that says it went out.
+func (x *run) intent(recheck bool) (context.Context, *atomic.Bool, error) {
+	ctx, sent := withSentFlag(x.ctx)
 	if x.o.save == nil {
-		return nil
+		return ctx, sent, nil
 	}
 	x.w.Sent, x.w.SentAt = true, x.o.now()
 	if recheck {
 		x.w.Reposted = true
 	}
-	return x.o.save(x.w)
+	return ctx, sent, x.o.save(x.w)
 }
 
 // sendFailed notes a marked request's failure: when GitHub answered
-// (refused, rate limited) or it never left, nothing landed.
-func (x *run) sendFailed(err error) error {
-	if !uncertain(err) || notSent(err) {
+// (refused, rate limited) or the request never left, nothing landed.
+func (x *run) sendFailed(err error, sent *atomic.Bool) error {
+	if !uncertain(err) || notSent(err) || !sent.Load() {
 		x.w.Sent = false
 	}
 	return err
@@ -333,12 +336,13 @@ func (x *run) comment(body string) step {
 			}
 		}
 		full := x.marked(body)
-		if err := x.intent(recheck); err != nil {
+		ctx, sent, err := x.intent(recheck)
+		if err != nil {
 			return err
 		}
-		cm, _, err := x.c.gh.Issues.CreateComment(x.ctx, x.owner, x.name, x.w.Issue, &gh.IssueComment{Body: &full})
+		cm, _, err := x.c.gh.Issues.CreateComment(ctx, x.owner, x.name, x.w.Issue, &gh.IssueComment{Body: &full})
 		if err != nil {
-			return x.sendFailed(x.c.mapErr(err, x.what()))
+			return x.sendFailed(x.c.mapErr(err, x.what()), sent)
 		}
 		x.commentURL = cm.GetHTMLURL()
 		return nil
@@ -387,14 +391,14 @@ func (x *run) create(recheck bool) error {
 		spec := x.w.Task
 		body, labels := x.marked(spec.Body), spec.labels()
 		title := strings.TrimSpace(spec.Title)
-		if err := x.intent(recheck); err != nil {
+		ctx, sent, err := x.intent(recheck)
+		if err != nil {
 			return err
 		}
-		var err error
-		is, _, err = x.c.gh.Issues.Create(x.ctx, x.owner, x.name,
+		is, _, err = x.c.gh.Issues.Create(ctx, x.owner, x.name,
 			&gh.IssueRequest{Title: &title, Body: &body, Labels: &labels})
 		if err != nil {
-			return x.sendFailed(x.c.mapErr(err, x.w.Repo))
+			return x.sendFailed(x.c.mapErr(err, x.w.Repo), sent)
 		}
 	}
 	t := toTask(is)
