@@ -312,6 +312,18 @@ type QueueSummary struct {
 	RateLimit      int    `json:"rate_limit"`
 	RateResetsAt   string `json:"rate_resets_at,omitempty"`
 	RateLastSeenAt string `json:"rate_seen_at,omitempty"`
+	// Failed: the last writes given up, newest first, and why.
+	Failed []FailedWrite `json:"failed,omitempty"`
+}
+
+// FailedWrite is a write the queue gave up.
+type FailedWrite struct {
+	ID       string `json:"id"`
+	Kind     string `json:"kind"`
+	Repo     string `json:"repo"`
+	Issue    int    `json:"issue,omitempty"`
+	Error    string `json:"error"`
+	FailedAt string `json:"failed_at,omitempty"`
 }
 
 // StatusOf reports links, bots, queue and rate limit.
@@ -346,6 +358,13 @@ func (e *Ext) StatusOf(ctx context.Context) (Status, error) {
 	}
 	if !q.Rate.Seen.IsZero() {
 		qs.RateLastSeenAt = q.Rate.Seen.UTC().Format(time.RFC3339)
+	}
+	for _, w := range q.Failed {
+		f := FailedWrite{ID: w.ID, Kind: w.Kind, Repo: w.Repo, Issue: w.Issue, Error: w.LastError}
+		if !w.FailedAt.IsZero() {
+			f.FailedAt = w.FailedAt.UTC().Format(time.RFC3339)
+		}
+		qs.Failed = append(qs.Failed, f)
 	}
 	st.Queue = qs
 	return st, nil

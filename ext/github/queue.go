@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	mathrand "math/rand/v2"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -54,9 +55,11 @@ type QueueOptions struct {
 	Jitter     func(time.Duration) time.Duration
 }
 
-// Queue runs GitHub writes durably and in order. Writes survive restarts;
-// a write is removed only once GitHub accepted all of it, or refused it
-// for good (kept under gh/qdead/ then).
+// Queue runs GitHub writes durably, in order per issue. Writes survive
+// restarts; a write is removed only once GitHub accepted all of it, or
+// refused it for good, or it was given up (kept under gh/qdead/ then).
+// A refusal no retry can fix fails the write at once; network errors and
+// 5xx are retried with backoff, rate limits waited out.
 type Queue struct {
 	st   *store.Store
 	c    *Client
@@ -517,9 +520,7 @@ func (q *Queue) failed() []Write {
 			return true, nil
 		})
 	})
-	var out []Write
-	for i := len(all) - 1; i >= 0 && len(out) < maxFailedShown; i-- {
-		out = append(out, all[i])
-	}
-	return out
+	// Newest failure first (keys are in queueing order).
+	sort.SliceStable(all, func(i, j int) bool { return all[i].FailedAt.After(all[j].FailedAt) })
+	return all[:min(len(all), maxFailedShown)]
 }

@@ -6,8 +6,14 @@
 //
 // It reproduces the behaviour the client depends on: JSON shapes,
 // pagination with Link headers, ETag / If-None-Match with 304s that cost
-// no rate limit, primary and secondary rate limits, 401/404/422 bodies,
-// and injected faults (errors, dropped responses after a write applied).
+// no rate limit, primary and secondary rate limits (with or without
+// Retry-After), 401/404/422 bodies, and injected faults (errors, dropped
+// responses after a write applied). And what hid the bugs of issue #15:
+// a user per token and App tokens (users.go), list reads that lag and
+// writes applied after the client gave up (lag.go), refusals no retry
+// fixes — read-only tokens, archived repositories, locked issues, issues
+// disabled (limits.go) — case-insensitive repository and label names
+// (labels.go), and a log of requests with their times (record.go).
 package fakegithub
 
 import (
