@@ -23,7 +23,7 @@ const (
 	keySeq      = "gh/qseq"
 	prefixDead  = "gh/qdead/"
 
-	minLimitWait = time.Second
+	minLimitWait   = time.Second
 	maxFailedShown = 5
 )
 
@@ -83,7 +83,7 @@ type Queue struct {
 type QueueStatus struct {
 	Pending      int
 	Dead         int
-	Failed       []Write // the last given-up writes, newest first (LastError says why)
+	Failed       []Write   // the last given-up writes, newest first (LastError says why)
 	NextAttempt  time.Time // zero when idle or due now
 	LimitedUntil time.Time // rate limited until then
 	LastError    string

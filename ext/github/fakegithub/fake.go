@@ -19,12 +19,12 @@ package fakegithub
 import (
 	"bytes"
 	"crypto/hmac"
-	"io"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
