@@ -9,7 +9,8 @@
 //
 //	gh/q/<seq:16 hex>-<rand>      write queue: a pending Write, in order
 //	gh/qseq                       last queue sequence number
-//	gh/qdead/<id>                 a Write GitHub rejected for good (kept for inspection)
+//	gh/qdead/<id>                 a Write GitHub rejected for good, or given up (kept for inspection)
+//	gh/qcheck/<id>                a later check for two copies of a reposted comment (dedupe.go)
 //	gh/poll/<owner>/<name>        poller cursor (last event/comment/issue, ETags)
 //	gh/seen/<owner>/<name>/<id>   event IDs handed to the sink (TTL)
 //	gh/hook/<delivery id>         webhook deliveries handled (TTL 24h)
