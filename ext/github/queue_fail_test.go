@@ -220,30 +220,27 @@ func TestQueueSecondaryLimitJitter(t *testing.T) {
 }
 
 // With Retry-After the first wait is Retry-After, and repeated limits
-// double it. Real time, small values: go-github also honours Retry-After
-// on its own clock.
+// double it. Real time, small values (go-github also honours Retry-After
+// on its own clock): measured between the attempts the fake received.
 func TestQueueSecondaryLimitRetryAfterDoubles(t *testing.T) {
 	f, c, st := setup(t)
 	c.SetPace(0, nil, nil)
 	f.SecondaryLimit(2, 403, time.Second)
-	var mu sync.Mutex
-	var waits []time.Duration
-	after := func(d time.Duration) <-chan time.Time {
-		mu.Lock()
-		if d >= 500*time.Millisecond {
-			waits = append(waits, d)
-		}
-		mu.Unlock()
-		return time.After(d)
-	}
-	q, d, _ := startQueue(t, st, c, QueueOptions{After: after, Jitter: func(time.Duration) time.Duration { return 0 }})
+	q, d, _ := startQueue(t, st, c, QueueOptions{Jitter: func(time.Duration) time.Duration { return 0 }})
 	q.Enqueue(Write{Kind: WriteComment, Repo: testRepo, Issue: 1, Body: "x"})
 	eventually(t, 10*time.Second, "the write", func() bool { return d.n() == 1 })
-	mu.Lock()
-	defer mu.Unlock()
-	if len(waits) != 2 || waits[0] < 900*time.Millisecond || waits[0] > time.Second ||
-		waits[1] < 1900*time.Millisecond || waits[1] > 2*time.Second {
-		t.Fatalf("waits %v, want about 1s then 2s", waits)
+	var at []time.Time
+	for _, r := range f.RequestLog() {
+		if r.Write() {
+			at = append(at, r.At)
+		}
+	}
+	if len(at) != 3 {
+		t.Fatalf("%d attempts, want 3", len(at))
+	}
+	first, second := at[1].Sub(at[0]), at[2].Sub(at[1])
+	if first < time.Second || second < 2*time.Second || second < first*3/2 {
+		t.Fatalf("attempts %v then %v apart, want 1s then twice that", first, second)
 	}
 }
 
