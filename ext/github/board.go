@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -43,9 +44,13 @@ func (e *Ext) githubLayer(ctx context.Context) (*layer, error) {
 		}
 		return e.layer, nil
 	}
-	tok, err := e.opt.Token, error(nil)
+	api, err := ResolveAPI(e.set.APIURL, os.Getenv)
+	if err != nil {
+		return nil, node.Userf("%v", err)
+	}
+	tok := e.opt.Token
 	if tok == "" {
-		tok, err = TokenSource{}.Own(ctx)
+		tok, err = TokenSource{Host: api.Host}.Own(ctx)
 	}
 	if errors.Is(err, ErrNoToken) && caller == "" {
 		return nil, node.Userf("%v", err)
@@ -55,9 +60,9 @@ func (e *Ext) githubLayer(ctx context.Context) (*layer, error) {
 	}
 	var c *Client
 	if tok != "" {
-		c, err = NewClient(tok, e.set.APIURL, nil)
+		c, err = NewClient(tok, api.URL, nil)
 	} else {
-		c, err = NewCallerClient(e.set.APIURL, nil)
+		c, err = NewCallerClient(api.URL, nil)
 	}
 	if err != nil {
 		return nil, node.Userf("github: %v", err)
@@ -167,19 +172,9 @@ func (e *Ext) write(ctx context.Context, swarmRef string, w Write, action, text 
 	return out, nil
 }
 
-// ghUserError turns GitHub's refusals into errors the caller can act on.
-func ghUserError(err error) error {
-	var ve *ValidationError
-	switch {
-	case errors.Is(err, ErrNotFound):
-		return node.NotFoundf("github: %v", err)
-	case errors.Is(err, ErrUnauthorized), errors.Is(err, ErrForbidden):
-		return node.Refusedf("github: %v", err)
-	case errors.As(err, &ve):
-		return node.Userf("github: %v", err)
-	}
-	return err
-}
+// ghUserError turns GitHub's refusals into errors the caller can act on
+// (UserError, errors.go).
+func ghUserError(err error) error { return UserError(err) }
 
 // writeDone runs when the queue finishes a write: it wakes the waiting
 // call and notifies the swarm with a typed reference.
@@ -348,13 +343,25 @@ type QueueSummary struct {
 	RateLimit      int    `json:"rate_limit"`
 	RateResetsAt   string `json:"rate_resets_at,omitempty"`
 	RateLastSeenAt string `json:"rate_seen_at,omitempty"`
+	// Failed: the last writes given up, newest first, and why.
+	Failed []FailedWrite `json:"failed,omitempty"`
+}
+
+// FailedWrite is a write the queue gave up.
+type FailedWrite struct {
+	ID       string `json:"id"`
+	Kind     string `json:"kind"`
+	Repo     string `json:"repo"`
+	Issue    int    `json:"issue,omitempty"`
+	Error    string `json:"error"`
+	FailedAt string `json:"failed_at,omitempty"`
 }
 
 // StatusOf reports links, bots, queue and rate limit.
 func (e *Ext) StatusOf(ctx context.Context) (Status, error) {
 	st := Status{APIURL: e.set.APIURL, Login: e.set.Login, Links: []LinkStatus{}}
-	if st.APIURL == "" {
-		st.APIURL = "https://api.github.com/"
+	if api, err := ResolveAPI(e.set.APIURL, os.Getenv); err == nil {
+		st.APIURL = api.Display()
 	}
 	for _, s := range e.n.Swarms() {
 		if s.Left || s.Repo == "" {
@@ -382,6 +389,13 @@ func (e *Ext) StatusOf(ctx context.Context) (Status, error) {
 	}
 	if !q.Rate.Seen.IsZero() {
 		qs.RateLastSeenAt = q.Rate.Seen.UTC().Format(time.RFC3339)
+	}
+	for _, w := range q.Failed {
+		f := FailedWrite{ID: w.ID, Kind: w.Kind, Repo: w.Repo, Issue: w.Issue, Error: w.LastError}
+		if !w.FailedAt.IsZero() {
+			f.FailedAt = w.FailedAt.UTC().Format(time.RFC3339)
+		}
+		qs.Failed = append(qs.Failed, f)
 	}
 	st.Queue = qs
 	return st, nil

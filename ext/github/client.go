@@ -9,7 +9,8 @@
 //
 //	gh/q/<seq:16 hex>-<rand>      write queue: a pending Write, in order
 //	gh/qseq                       last queue sequence number
-//	gh/qdead/<id>                 a Write GitHub rejected for good (kept for inspection)
+//	gh/qdead/<id>                 a Write GitHub rejected for good, or given up (kept for inspection)
+//	gh/qcheck/<id>                a later check for two copies of a reposted comment (dedupe.go)
 //	gh/poll/<owner>/<name>        poller cursor (last event/comment/issue, ETags)
 //	gh/seen/<owner>/<name>/<id>   event IDs handed to the sink (TTL)
 //	gh/hook/<delivery id>         webhook deliveries handled (TTL 24h)
@@ -37,6 +38,7 @@ import (
 type Client struct {
 	gh    *gh.Client
 	token string // only to redact it from errors; never logged
+	pace  pacer  // spaces writes (pace.go)
 
 	mu    sync.Mutex
 	rate  Rate
@@ -71,7 +73,10 @@ func NewCallerClient(baseURL string, httpClient *http.Client) (*Client, error) {
 }
 
 func makeClient(token, baseURL string, httpClient *http.Client) (*Client, error) {
-	c := &Client{token: token}
+	if err := checkAPIURL(baseURL); err != nil {
+		return nil, err
+	}
+	c := &Client{token: token, pace: newPacer()}
 	hc := &http.Client{Timeout: 30 * time.Second}
 	if httpClient != nil {
 		cp := *httpClient
@@ -83,14 +88,12 @@ func makeClient(token, baseURL string, httpClient *http.Client) (*Client, error)
 	}
 	hc.Transport = rateRecorder{next: base, c: c}
 	g := gh.NewClient(hc)
+	g.UserAgent = UserAgent
 	if token != "" {
 		g = g.WithAuthToken(token)
 	}
 	if baseURL != "" {
-		u, err := url.Parse(baseURL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, fmt.Errorf("github: bad API base URL %q: want http(s)://host[/api/v3/]", baseURL)
-		}
+		var err error
 		if g, err = g.WithEnterpriseURLs(baseURL, baseURL); err != nil {
 			return nil, fmt.Errorf("github: bad API base URL %q: %v", baseURL, err)
 		}
@@ -150,7 +153,13 @@ func (r rateRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
 		req = req.Clone(req.Context())
 		req.Header.Set("Authorization", "Bearer "+caller)
 	}
-	resp, err := r.next.RoundTrip(req)
+	var resp *http.Response
+	var err error
+	if isWrite(req.Method) {
+		resp, err = r.c.pace.do(req, r.next)
+	} else {
+		resp, err = r.next.RoundTrip(req)
+	}
 	if err != nil {
 		if caller != "" && strings.Contains(err.Error(), caller) {
 			err = errors.New(strings.ReplaceAll(err.Error(), caller, "[redacted]"))
@@ -158,6 +167,7 @@ func (r rateRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
 		return resp, err
 	}
 	h := resp.Header
+	defer secondaryWithoutReset(resp)
 	if res := h.Get("X-RateLimit-Resource"); res != "" && res != "core" {
 		return resp, nil // search/graphql budgets are separate; writes use core
 	}
@@ -198,6 +208,8 @@ var (
 	ErrUnauthorized = errors.New("github: the token was rejected (401): it is bad, expired or revoked; set a valid GITHUB_TOKEN or GH_TOKEN, or run `gh auth login`")
 	ErrNotFound     = errors.New("github: not found")
 	ErrForbidden    = errors.New("github: forbidden")
+	// ErrGone is a 410: the repository's issues are disabled.
+	ErrGone = errors.New("github: gone (410: issues are disabled for the repository)")
 )
 
 // RateLimited means GitHub refused the call for a rate limit; retry at Until.
@@ -205,6 +217,11 @@ type RateLimited struct {
 	Until     time.Time
 	Secondary bool // a secondary (abuse) limit rather than the hourly budget
 	Message   string
+	// RetryAfter is GitHub's Retry-After, when it sent one (Advised).
+	// Without it GitHub asks for at least a minute, then exponential
+	// backoff (the queue's secondaryWait).
+	RetryAfter time.Duration
+	Advised    bool
 }
 
 func (e *RateLimited) Error() string {
@@ -256,11 +273,15 @@ func (c *Client) mapErr(err error, what string) error {
 		}
 		return &RateLimited{Until: until, Message: rl.Message}
 	case errors.As(err, &ab):
-		wait := time.Minute // GitHub's advice when no Retry-After is given
+		// ab.RetryAfter is a real Retry-After, or what is left of one
+		// (go-github's local check): the transport hides the primary
+		// reset that go-github would otherwise take for it.
+		rl := &RateLimited{Until: time.Now().Add(time.Minute), Secondary: true, Message: ab.Message}
 		if ab.RetryAfter != nil {
-			wait = *ab.RetryAfter
+			rl.RetryAfter, rl.Advised = max(*ab.RetryAfter, 0), true
+			rl.Until = time.Now().Add(rl.RetryAfter)
 		}
-		return &RateLimited{Until: time.Now().Add(wait), Secondary: true, Message: ab.Message}
+		return rl
 	case errors.As(err, &er):
 		return c.mapResponse(er, what)
 	}
@@ -281,9 +302,11 @@ func (c *Client) mapResponse(er *gh.ErrorResponse, what string) error {
 		return c.validation(er)
 	case http.StatusTooManyRequests:
 		// go-github v62 only recognises 403 rate limits; GitHub also uses 429.
-		return &RateLimited{Until: retryAt(er.Response), Secondary: er.Response.Header.Get("X-RateLimit-Remaining") != "0", Message: er.Message}
+		return limited429(er)
 	case http.StatusForbidden:
 		return fmt.Errorf("%w: %s: %s", ErrForbidden, what, c.scrub(er.Message))
+	case http.StatusGone:
+		return fmt.Errorf("%w: %s: %s", ErrGone, what, c.scrub(er.Message))
 	}
 	return &APIError{Status: status, Message: c.scrub(er.Message)}
 }
@@ -300,15 +323,33 @@ func (c *Client) validation(er *gh.ErrorResponse) error {
 	return v
 }
 
-// retryAt reads Retry-After (seconds) or X-RateLimit-Reset (epoch).
-func retryAt(r *http.Response) time.Time {
-	if s, err := strconv.Atoi(r.Header.Get("Retry-After")); err == nil && s >= 0 {
-		return time.Now().Add(time.Duration(s) * time.Second)
+// limited429 reads a 429: a primary limit when the budget is spent (wait
+// for its reset), else a secondary one (Retry-After, when given).
+func limited429(er *gh.ErrorResponse) *RateLimited {
+	h := er.Response.Header
+	if h.Get("X-RateLimit-Remaining") == "0" {
+		if e, err := strconv.ParseInt(h.Get("X-RateLimit-Reset"), 10, 64); err == nil {
+			return &RateLimited{Until: time.Unix(e, 0), Message: er.Message}
+		}
 	}
-	if e, err := strconv.ParseInt(r.Header.Get("X-RateLimit-Reset"), 10, 64); err == nil {
-		return time.Unix(e, 0)
+	rl := &RateLimited{Until: time.Now().Add(time.Minute), Secondary: true, Message: er.Message}
+	if s, err := strconv.Atoi(h.Get("Retry-After")); err == nil && s >= 0 {
+		rl.RetryAfter, rl.Advised = time.Duration(s)*time.Second, true
+		rl.Until = time.Now().Add(rl.RetryAfter)
 	}
-	return time.Now().Add(time.Minute)
+	return rl
+}
+
+// secondaryWithoutReset hides X-RateLimit-Reset from a 403 or 429 that is
+// not a spent primary budget. go-github takes that header for a
+// secondary limit's Retry-After when there is none, and then refuses
+// every request locally until the hourly reset: the queue waited ~50
+// minutes where GitHub asks for one (issue #15). Its rate was recorded.
+func secondaryWithoutReset(resp *http.Response) {
+	if (resp.StatusCode == http.StatusForbidden || resp.StatusCode == http.StatusTooManyRequests) &&
+		resp.Header.Get("X-RateLimit-Remaining") != "0" {
+		resp.Header.Del("X-RateLimit-Reset")
+	}
 }
 
 func (c *Client) scrub(s string) string {

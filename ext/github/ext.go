@@ -88,7 +88,7 @@ func settingsOf(cfg *node.Config) Settings {
 // environment for GitHub: the token, gh's settings (the sync bot and
 // queued writes run on the daemon's own token) and the webhook secret.
 func daemonEnv(cfg *node.Config) []string {
-	return []string{"GITHUB_TOKEN", "GH_", settingsOf(cfg).secretEnv()}
+	return []string{"GITHUB_TOKEN", "GH_", "GITHUB_API_URL", "GITHUB_ENTERPRISE_TOKEN", settingsOf(cfg).secretEnv()}
 }
 
 // publicPaths: GitHub's webhook deliveries reach the sync bot only when a
@@ -137,6 +137,9 @@ type Ext struct {
 func newExt(n *node.Node) (node.Extension, error) {
 	var set Settings
 	if err := n.ExtConfig(Name, &set); err != nil {
+		return nil, err
+	}
+	if err := checkSettings(set); err != nil {
 		return nil, err
 	}
 	opt, _ := n.ExtOptions(Name).(Options)

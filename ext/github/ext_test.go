@@ -86,10 +86,10 @@ func TestHomeNeeds(t *testing.T) {
 		env     string
 		paths   string
 	}{
-		{``, "GITHUB_TOKEN GH_ SWARM_GITHUB_WEBHOOK_SECRET", ""},
-		{`{"webhook_secret_env":"MY_SECRET"}`, "GITHUB_TOKEN GH_ MY_SECRET", webhookPath},
-		{`{"webhook_secret_env":"MY_SECRET","sync":"off"}`, "GITHUB_TOKEN GH_ MY_SECRET", ""},
-		{`{"sync":"on"}`, "GITHUB_TOKEN GH_ SWARM_GITHUB_WEBHOOK_SECRET", ""},
+		{``, "GITHUB_TOKEN GH_ GITHUB_API_URL GITHUB_ENTERPRISE_TOKEN SWARM_GITHUB_WEBHOOK_SECRET", ""},
+		{`{"webhook_secret_env":"MY_SECRET"}`, "GITHUB_TOKEN GH_ GITHUB_API_URL GITHUB_ENTERPRISE_TOKEN MY_SECRET", webhookPath},
+		{`{"webhook_secret_env":"MY_SECRET","sync":"off"}`, "GITHUB_TOKEN GH_ GITHUB_API_URL GITHUB_ENTERPRISE_TOKEN MY_SECRET", ""},
+		{`{"sync":"on"}`, "GITHUB_TOKEN GH_ GITHUB_API_URL GITHUB_ENTERPRISE_TOKEN SWARM_GITHUB_WEBHOOK_SECRET", ""},
 	} {
 		cfg := &node.Config{}
 		if c.section != "" {

@@ -235,6 +235,12 @@ func textStatus(s Status) string {
 		if q.LastError != "" {
 			fmt.Fprintf(&b, "\nlast error: %s", q.LastError)
 		}
+		for _, f := range q.Failed {
+			fmt.Fprintf(&b, "\nfailed: %s %s#%d: %s", f.Kind, f.Repo, f.Issue, f.Error)
+			if f.FailedAt != "" {
+				fmt.Fprintf(&b, " (%s)", ops.TextTime(f.FailedAt))
+			}
+		}
 	}
 	return b.String()
 }

@@ -47,6 +47,9 @@ func startQueue(t *testing.T, st *store.Store, c *Client, o QueueOptions) (q *Qu
 	if o.ResetSlack == 0 {
 		o.ResetSlack = 50 * time.Millisecond
 	}
+	if o.Settle == 0 {
+		o.Settle = time.Second
+	}
 	q = NewQueue(st, c, testLog(t), o)
 	ctx, cancel := context.WithCancel(context.Background())
 	exited := make(chan struct{})

@@ -19,6 +19,11 @@ var ErrNoToken = errors.New("no GitHub token: set GITHUB_TOKEN or GH_TOKEN, or l
 // environment or the gh CLI, never from the config file (DESIGN §7).
 // Fields are injectable so tests need neither a real environment nor gh.
 type TokenSource struct {
+	// Host is the GitHub host the token is for (API.Host): "" or
+	// github.com, or an Enterprise host, for which gh's
+	// GH_ENTERPRISE_TOKEN and GITHUB_ENTERPRISE_TOKEN come first and gh
+	// is asked for that host's login.
+	Host     string
 	Getenv   func(string) string
 	LookPath func(string) (string, error)
 	// Run runs a command and returns its standard output.
@@ -73,13 +78,18 @@ func (s TokenSource) Token(ctx context.Context) (string, error) {
 }
 
 // Own is this process's own token, ignoring any caller's in ctx:
-// GITHUB_TOKEN, GH_TOKEN, then `gh auth token`.
+// GITHUB_TOKEN, GH_TOKEN, then `gh auth token --hostname HOST`; for an
+// Enterprise host GH_ENTERPRISE_TOKEN and GITHUB_ENTERPRISE_TOKEN first.
 func (s TokenSource) Own(ctx context.Context) (string, error) {
 	getenv := s.Getenv
 	if getenv == nil {
 		getenv = os.Getenv
 	}
-	for _, name := range tokenEnv {
+	names := tokenEnv
+	if s.enterprise() {
+		names = append([]string{"GH_ENTERPRISE_TOKEN", "GITHUB_ENTERPRISE_TOKEN"}, tokenEnv...)
+	}
+	for _, name := range names {
 		if t := strings.TrimSpace(getenv(name)); t != "" {
 			return t, nil
 		}
@@ -109,11 +119,28 @@ func (s TokenSource) fromGH(ctx context.Context) string {
 	// gh may hang waiting on a keyring prompt; do not hang with it.
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	out, err := run(ctx, path, "auth", "token")
+	// The host always: without it gh answers for its default host
+	// (GH_HOST or github.com), which is another host's token for an
+	// Enterprise user.
+	out, err := run(ctx, path, "auth", "token", "--hostname", s.host())
 	if err != nil {
 		return ""
 	}
 	return strings.TrimSpace(string(out))
+}
+
+func (s TokenSource) host() string {
+	if h := strings.TrimSpace(s.Host); h != "" {
+		return h
+	}
+	return "github.com"
+}
+
+// enterprise: a GitHub Enterprise Server host, whose tokens gh keeps in
+// its own variables (github.com and GHE.com tenants use GH_TOKEN).
+func (s TokenSource) enterprise() bool {
+	h := strings.ToLower(s.host())
+	return h != "github.com" && !strings.HasSuffix(h, ".ghe.com")
 }
 
 func runCmd(ctx context.Context, name string, args ...string) ([]byte, error) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -52,8 +53,19 @@ type Write struct {
 	Meta map[string]string `json:"meta,omitempty"`
 
 	// Progress, kept durably by the queue.
-	Step      int       `json:"step,omitempty"` // requests (steps) already done
-	Sent      bool      `json:"sent,omitempty"` // the current step may have reached GitHub
+	Step int  `json:"step,omitempty"` // requests (steps) already done
+	Sent bool `json:"sent,omitempty"` // the current step may have reached GitHub
+	// SentAt is when the current step's request last went out: until
+	// SentAt + the queue's Settle, a check that does not find it does not
+	// post again (GitHub may show it late, or apply it late).
+	SentAt time.Time `json:"sent_at,omitempty"`
+	Checks int       `json:"checks,omitempty"` // unconfirmed checks of the current step
+	// Reposted: a marked comment was posted again after an attempt that
+	// was never confirmed; both may exist, so the queue checks later
+	// (dedupe.go).
+	Reposted  bool      `json:"reposted,omitempty"`
+	Limited   int       `json:"limited,omitempty"` // secondary rate limits met
+	FailedAt  time.Time `json:"failed_at,omitempty"`
 	Attempts  int       `json:"attempts,omitempty"`
 	Enqueued  time.Time `json:"enqueued"`
 	NextAt    time.Time `json:"next_at,omitempty"`
@@ -130,7 +142,29 @@ func (w Write) action() string {
 // Apply performs w now, without the queue.
 func (c *Client) Apply(ctx context.Context, w Write) (Result, error) {
 	w.ID, w.Step, w.Sent = "", 0, false
-	return c.execute(ctx, &w, nil)
+	return c.execute(ctx, &w, execOpts{})
+}
+
+// execOpts are the queue's part in executing a write.
+type execOpts struct {
+	// save records progress durably (nil outside the queue).
+	save func(*Write) error
+	now  func() time.Time // default time.Now
+	// settle: how long after a request that may have landed a check
+	// that does not find it waits before writing again.
+	settle time.Duration
+}
+
+// Unconfirmed says an earlier request of the write may still land: it
+// was not found yet, and it is too early to write again. Retry at Until
+// at the latest.
+type Unconfirmed struct {
+	Until time.Time
+}
+
+func (e *Unconfirmed) Error() string {
+	return "github: an earlier attempt of this write may still land; checking again before writing again (until " +
+		e.Until.UTC().Format(time.RFC3339) + ")"
 }
 
 // step is one request of a write. Only steps that create something
@@ -146,38 +180,33 @@ type run struct {
 	c           *Client
 	owner, name string
 	w           *Write
+	o           execOpts
 	res         Result
 	issueURL    string
 	commentURL  string
 }
 
-// execute runs w's remaining steps. save (nil outside the queue) records
-// progress durably: before a marked step, so a crash mid-request leaves
-// Sent set; and after each step, so a retry does not redo it.
-func (c *Client) execute(ctx context.Context, w *Write, save func(*Write) error) (Result, error) {
+// execute runs w's remaining steps. o.save (nil outside the queue)
+// records progress durably: right before a marked step's request, so a
+// crash mid-request leaves Sent set; and after each step, so a retry
+// does not redo it.
+func (c *Client) execute(ctx context.Context, w *Write, o execOpts) (Result, error) {
 	if err := w.Validate(); err != nil {
 		return Result{}, err
 	}
-	o, n, _ := ParseRepo(w.Repo)
-	x := &run{ctx: ctx, c: c, owner: o, name: n, w: w,
+	if o.now == nil {
+		o.now = time.Now
+	}
+	owner, n, _ := ParseRepo(w.Repo)
+	x := &run{ctx: ctx, c: c, owner: owner, name: n, w: w, o: o,
 		res: Result{Ref: Ref{Repo: w.Repo, Issue: w.Issue, Action: w.action()}}}
 	steps := x.plan()
+	save := o.save
 	for w.Step < len(steps) {
-		st := steps[w.Step]
-		recheck := w.Sent
-		if st.marked && save != nil {
-			w.Sent = true
-			if err := save(w); err != nil {
-				return x.res, err
-			}
-		}
-		if err := st.run(recheck); err != nil {
-			if !uncertain(err) {
-				w.Sent = false // GitHub refused it: nothing landed
-			}
+		if err := steps[w.Step].run(w.Sent); err != nil {
 			return x.res, err
 		}
-		w.Step, w.Sent = w.Step+1, false
+		w.Step, w.Sent, w.SentAt, w.Checks = w.Step+1, false, time.Time{}, 0
 		if save != nil && w.Step < len(steps) {
 			if err := save(w); err != nil {
 				return x.res, err
@@ -274,6 +303,48 @@ func (x *run) searchSince() time.Time {
 	return x.w.Enqueued.Add(-10 * time.Minute)
 }
 
+// intent records, durably and before the request, that a marked step's
+// request may reach GitHub; a repost (after an attempt never confirmed)
+// is remembered so the queue later checks for two copies. It returns
+// the context to send with and the flag that says it went out.
+func (x *run) intent(recheck bool) (context.Context, *atomic.Bool, error) {
+	ctx, sent := withSentFlag(x.ctx)
+	if x.o.save == nil {
+		return ctx, sent, nil
+	}
+	x.w.Sent, x.w.SentAt = true, x.o.now()
+	if recheck {
+		x.w.Reposted = true
+	}
+	return ctx, sent, x.o.save(x.w)
+}
+
+// sendFailed notes a marked request's failure: when GitHub answered
+// (refused, rate limited) or the request never left, nothing landed.
+func (x *run) sendFailed(err error, sent *atomic.Bool) error {
+	if !uncertain(err) || notSent(err) || !sent.Load() {
+		x.w.Sent = false
+	}
+	return err
+}
+
+// unsettled is the error that holds a write whose earlier request was
+// not found, while that request may still show up (lagging list reads)
+// or still be applied (after a timeout or a crash).
+func (x *run) unsettled() error {
+	if x.o.settle <= 0 {
+		return nil
+	}
+	from := x.w.SentAt
+	if from.IsZero() {
+		from = x.w.Enqueued
+	}
+	if until := from.Add(x.o.settle); x.o.now().Before(until) {
+		return &Unconfirmed{Until: until}
+	}
+	return nil
+}
+
 func (x *run) comment(body string) step {
 	return step{marked: true, run: func(recheck bool) error {
 		if recheck && x.w.ID != "" {
@@ -282,11 +353,18 @@ func (x *run) comment(body string) step {
 				x.commentURL = url
 				return err
 			}
+			if err := x.unsettled(); err != nil {
+				return err
+			}
 		}
 		full := x.marked(body)
-		cm, _, err := x.c.gh.Issues.CreateComment(x.ctx, x.owner, x.name, x.w.Issue, &gh.IssueComment{Body: &full})
+		ctx, sent, err := x.intent(recheck)
 		if err != nil {
-			return x.c.mapErr(err, x.what())
+			return err
+		}
+		cm, _, err := x.c.gh.Issues.CreateComment(ctx, x.owner, x.name, x.w.Issue, &gh.IssueComment{Body: &full})
+		if err != nil {
+			return x.sendFailed(x.c.mapErr(err, x.what()), sent)
 		}
 		x.commentURL = cm.GetHTMLURL()
 		return nil
@@ -325,16 +403,24 @@ func (x *run) create(recheck bool) error {
 			return err
 		}
 		is = found
+		if is == nil {
+			if err := x.unsettled(); err != nil {
+				return err
+			}
+		}
 	}
 	if is == nil {
 		spec := x.w.Task
 		body, labels := x.marked(spec.Body), spec.labels()
 		title := strings.TrimSpace(spec.Title)
-		var err error
-		is, _, err = x.c.gh.Issues.Create(x.ctx, x.owner, x.name,
+		ctx, sent, err := x.intent(recheck)
+		if err != nil {
+			return err
+		}
+		is, _, err = x.c.gh.Issues.Create(ctx, x.owner, x.name,
 			&gh.IssueRequest{Title: &title, Body: &body, Labels: &labels})
 		if err != nil {
-			return x.c.mapErr(err, x.w.Repo)
+			return x.sendFailed(x.c.mapErr(err, x.w.Repo), sent)
 		}
 	}
 	t := toTask(is)
@@ -378,6 +464,8 @@ func (x *run) status(target string) step {
 		x.issueURL = is.GetHTMLURL()
 		var stale []string
 		has := target == ""
+		// GitHub's label names are case-insensitive: a person's
+		// "Status:Ready" is the status label too.
 		for _, l := range is.Labels {
 			switch name := l.GetName(); {
 			case target != "" && strings.EqualFold(name, target):

@@ -6,8 +6,14 @@
 //
 // It reproduces the behaviour the client depends on: JSON shapes,
 // pagination with Link headers, ETag / If-None-Match with 304s that cost
-// no rate limit, primary and secondary rate limits, 401/404/422 bodies,
-// and injected faults (errors, dropped responses after a write applied).
+// no rate limit, primary and secondary rate limits (with or without
+// Retry-After), 401/404/422 bodies, and injected faults (errors, dropped
+// responses after a write applied). And what hid the bugs of issue #15:
+// a user per token and App tokens (users.go), list reads that lag and
+// writes applied after the client gave up (lag.go), refusals no retry
+// fixes — read-only tokens, archived repositories, locked issues, issues
+// disabled (limits.go) — case-insensitive repository and label names
+// (labels.go), and a log of requests with their times (record.go).
 package fakegithub
 
 import (
@@ -18,6 +24,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -50,6 +57,9 @@ type Issue struct {
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
 	ClosedAt    time.Time
+	Locked      bool
+
+	listedAt time.Time // when list reads first show it (lag.go)
 }
 
 // Comment is a snapshot of an issue comment.
@@ -60,6 +70,8 @@ type Comment struct {
 	Body      string
 	CreatedAt time.Time
 	UpdatedAt time.Time
+
+	listedAt time.Time // when list reads first show it (lag.go)
 }
 
 // Event is a snapshot of an issue event (labeled, closed, ...).
@@ -78,6 +90,10 @@ type repo struct {
 	issues      []*Issue // index = number-1
 	comments    []*Comment
 	events      []*Event
+	labels      []string // the repository's labels, as first spelled (labels.go)
+	// archived: every write is a 403; noIssues: issue routes answer 410
+	// (limits.go).
+	archived, noIssues bool
 }
 
 // Server is the fake. All state is guarded by mu; each request runs
@@ -90,6 +106,12 @@ type Server struct {
 	login string
 
 	mu        sync.Mutex
+	users     map[string]*user // by token (users.go)
+	cur       *user            // the user of the request being served
+	log       []Request        // every authenticated request (record.go)
+	lag       time.Duration    // list reads show new objects this late (lag.go)
+	lateN     int              // writes applied late (lag.go)
+	lateAfter time.Duration
 	repos     map[string]*repo
 	nextID    int64
 	limit     int
@@ -123,6 +145,7 @@ func New(token string, opts ...Option) *Server {
 	for _, o := range opts {
 		o(s)
 	}
+	s.users = map[string]*user{token: {login: s.login}}
 	s.resetAt = nextReset(time.Now(), s.window)
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
 	s.URL = s.srv.URL
@@ -147,7 +170,7 @@ func (s *Server) AddRepo(full string) {
 	o, n, _ := strings.Cut(full, "/")
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.repos[full] = &repo{owner: o, name: n}
+	s.repos[strings.ToLower(full)] = &repo{owner: o, name: n}
 }
 
 // ---- fault and limit injection ----
@@ -160,7 +183,9 @@ func (s *Server) FailNext(n, status int) {
 }
 
 // SecondaryLimit makes the next n requests hit a secondary rate limit,
-// answered with status (403 or 429) and Retry-After.
+// answered with status (403 or 429) and Retry-After; a negative
+// retryAfter sends none (GitHub does not always: clients must then wait
+// at least a minute).
 func (s *Server) SecondaryLimit(n, status int, retryAfter time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -216,7 +241,7 @@ func (s *Server) Issues(full string) []Issue {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []Issue
-	if r := s.repos[full]; r != nil {
+	if r := s.repoOf(full); r != nil {
 		for _, i := range r.issues {
 			out = append(out, cloneIssue(i))
 		}
@@ -229,7 +254,7 @@ func (s *Server) Comments(full string, number int) []Comment {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []Comment
-	if r := s.repos[full]; r != nil {
+	if r := s.repoOf(full); r != nil {
 		for _, c := range r.comments {
 			if c.Issue == number {
 				out = append(out, *c)
@@ -244,7 +269,7 @@ func (s *Server) Events(full string) []Event {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []Event
-	if r := s.repos[full]; r != nil {
+	if r := s.repoOf(full); r != nil {
 		for _, e := range r.events {
 			out = append(out, *e)
 		}
@@ -256,14 +281,14 @@ func (s *Server) Events(full string) []Event {
 func (s *Server) CreateIssue(full, user, title, body string, labels ...string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.createIssue(s.repos[full], user, title, body, labels, nil).Number
+	return s.createIssue(s.repoOf(full), user, title, body, labels, nil).Number
 }
 
 // AddComment comments as user, as if on github.com.
 func (s *Server) AddComment(full string, number int, user, body string) int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r := s.repos[full]
+	r := s.repoOf(full)
 	return s.addComment(r, r.issues[number-1], user, body).ID
 }
 
@@ -271,7 +296,7 @@ func (s *Server) AddComment(full string, number int, user, body string) int64 {
 func (s *Server) AddLabel(full string, number int, user, label string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r := s.repos[full]
+	r := s.repoOf(full)
 	s.addLabels(r, r.issues[number-1], user, []string{label})
 }
 
@@ -279,7 +304,7 @@ func (s *Server) AddLabel(full string, number int, user, label string) {
 func (s *Server) SetState(full string, number int, user, state string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r := s.repos[full]
+	r := s.repoOf(full)
 	s.setState(r, r.issues[number-1], user, state, "")
 }
 
@@ -297,7 +322,7 @@ func (s *Server) id() int64 { s.nextID++; return s.nextID }
 func (s *Server) createIssue(r *repo, user, title, body string, labels, assignees []string) *Issue {
 	t := now()
 	i := &Issue{Number: len(r.issues) + 1, Title: title, Body: body, State: "open", User: user,
-		CreatedAt: t, UpdatedAt: t}
+		CreatedAt: t, UpdatedAt: t, listedAt: time.Now().Add(s.lag)}
 	r.issues = append(r.issues, i)
 	s.addLabels(r, i, user, labels)
 	s.addAssignees(r, i, user, assignees)
@@ -312,7 +337,8 @@ func (s *Server) event(r *repo, i *Issue, kind, actor, label, assignee string) {
 
 func (s *Server) addComment(r *repo, i *Issue, user, body string) *Comment {
 	t := now()
-	c := &Comment{ID: s.id(), Issue: i.Number, User: user, Body: body, CreatedAt: t, UpdatedAt: t}
+	c := &Comment{ID: s.id(), Issue: i.Number, User: user, Body: body, CreatedAt: t, UpdatedAt: t,
+		listedAt: time.Now().Add(s.lag)}
 	r.comments = append(r.comments, c)
 	i.Comments++
 	i.UpdatedAt = t
@@ -321,6 +347,7 @@ func (s *Server) addComment(r *repo, i *Issue, user, body string) *Comment {
 
 func (s *Server) addLabels(r *repo, i *Issue, actor string, labels []string) {
 	for _, l := range labels {
+		l = r.label(l)
 		if !contains(i.Labels, l) {
 			i.Labels = append(i.Labels, l)
 			s.event(r, i, "labeled", actor, l, "")
@@ -330,7 +357,7 @@ func (s *Server) addLabels(r *repo, i *Issue, actor string, labels []string) {
 
 func (s *Server) removeLabel(r *repo, i *Issue, actor, label string) bool {
 	for k, l := range i.Labels {
-		if l == label {
+		if strings.EqualFold(l, label) {
 			i.Labels = append(i.Labels[:k:k], i.Labels[k+1:]...)
 			s.event(r, i, "unlabeled", actor, l, "")
 			return true
@@ -341,7 +368,7 @@ func (s *Server) removeLabel(r *repo, i *Issue, actor, label string) bool {
 
 func (s *Server) setLabels(r *repo, i *Issue, actor string, labels []string) {
 	for _, l := range append([]string(nil), i.Labels...) {
-		if !contains(labels, l) {
+		if !containsFold(labels, l) {
 			s.removeLabel(r, i, actor, l)
 		}
 	}
@@ -424,13 +451,19 @@ func invalid(resource, field, code string) reply {
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	// Read the body first: a late write (lag.go) is applied after the
+	// client may have hung up.
+	body, _ := io.ReadAll(r.Body)
+	r.Body = io.NopCloser(bytes.NewReader(body))
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.authorized(r) {
+	u := s.authorized(r)
+	if u == nil {
 		writeJSON(w, http.StatusUnauthorized, apiErr{Message: "Bad credentials", Docs: docsURL})
 		return
 	}
 	s.requests++
+	s.record(r, u)
 	s.refill()
 	if s.injected(w) {
 		return
@@ -442,25 +475,36 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			Docs:    primaryDocs})
 		return
 	}
+	s.applyLate(r) // may let go of mu for a while
+	s.cur = u
 	rp := s.route(r)
 	s.respond(w, r, rp)
 }
 
-func (s *Server) authorized(r *http.Request) bool {
+// authorized is the user of the request's token, nil for none or an
+// unknown one.
+func (s *Server) authorized(r *http.Request) *user {
 	h := r.Header.Get("Authorization")
 	for _, p := range []string{"Bearer ", "token "} {
 		if t, ok := strings.CutPrefix(h, p); ok {
-			return hmac.Equal([]byte(t), []byte(s.token))
+			for tok, u := range s.users {
+				if hmac.Equal([]byte(t), []byte(tok)) {
+					return u
+				}
+			}
+			return nil
 		}
 	}
-	return false
+	return nil
 }
 
 // injected answers with an injected fault, reporting whether it did.
 func (s *Server) injected(w http.ResponseWriter) bool {
 	if s.secN > 0 {
 		s.secN--
-		w.Header().Set("Retry-After", strconv.Itoa(int(s.secAfter/time.Second)))
+		if s.secAfter >= 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int(s.secAfter/time.Second)))
+		}
 		s.rateHeaders(w.Header())
 		writeJSON(w, s.secCode, apiErr{
 			Message: "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
@@ -580,16 +624,18 @@ func (s *Server) paginate(h http.Header, r *http.Request, items []any) []any {
 func (s *Server) route(r *http.Request) reply {
 	path := strings.TrimPrefix(r.URL.Path, "/api/v3")
 	if path == "/user" && r.Method == http.MethodGet {
-		// The token's own user, as GitHub answers GET /user.
-		return reply{status: http.StatusOK, body: map[string]any{"login": s.login, "id": 1, "type": "User"}}
+		return s.whoami()
 	}
 	seg := strings.Split(strings.Trim(path, "/"), "/")
 	if len(seg) < 4 || seg[0] != "repos" || seg[3] != "issues" {
 		return notFound()
 	}
-	rp := s.repos[seg[1]+"/"+seg[2]]
+	rp := s.repoOf(seg[1] + "/" + seg[2])
 	if rp == nil {
 		return notFound()
+	}
+	if no, refused := s.refuse(r, rp); refused {
+		return no
 	}
 	rest := seg[4:]
 	if len(rest) == 0 {
@@ -599,6 +645,9 @@ func (s *Server) route(r *http.Request) reply {
 	case "comments":
 		if len(rest) == 1 && r.Method == http.MethodGet {
 			return s.listComments(r, rp, 0)
+		}
+		if len(rest) == 2 && r.Method == http.MethodDelete {
+			return s.deleteComment(rp, rest[1])
 		}
 		return notFound()
 	case "events":
@@ -637,6 +686,9 @@ func (s *Server) routeIssue(r *http.Request, rp *repo, i *Issue, rest []string) 
 	case key == "GET comments":
 		return s.listComments(r, rp, i.Number)
 	case key == "POST comments":
+		if i.Locked {
+			return fail(http.StatusForbidden, "Unable to create comment because issue is locked.")
+		}
 		return s.postComment(r, rp, i)
 	case key == "GET labels":
 		return reply{status: 200, list: labelsJSON(i.Labels)}
@@ -663,7 +715,7 @@ func (s *Server) listIssues(r *http.Request, rp *repo) reply {
 	since, _ := time.Parse(time.RFC3339, q.Get("since"))
 	var sel []*Issue
 	for _, i := range rp.issues {
-		if (state == "all" || i.State == state) && hasAll(i.Labels, want) && !i.UpdatedAt.Before(since) {
+		if (state == "all" || i.State == state) && hasAll(i.Labels, want) && !i.UpdatedAt.Before(since) && listed(i.listedAt) {
 			sel = append(sel, i)
 		}
 	}
@@ -693,7 +745,7 @@ func sortIssues(sel []*Issue, by, dir string) {
 
 func hasAll(have, want []string) bool {
 	for _, w := range want {
-		if !contains(have, strings.TrimSpace(w)) {
+		if !containsFold(have, strings.TrimSpace(w)) {
 			return false
 		}
 	}
@@ -729,7 +781,7 @@ func (s *Server) postIssue(r *http.Request, rp *repo) reply {
 	if in.Body != nil {
 		body = *in.Body
 	}
-	i := s.createIssue(rp, s.login, *in.Title, body, deref(in.Labels), assignees(in))
+	i := s.createIssue(rp, s.actor(), *in.Title, body, deref(in.Labels), assignees(in))
 	return reply{status: http.StatusCreated, body: s.issueJSON(rp, i)}
 }
 
@@ -774,23 +826,23 @@ func (s *Server) patchIssue(r *http.Request, rp *repo, i *Issue) reply {
 	}
 	if in.Title != nil && *in.Title != i.Title {
 		i.Title = *in.Title
-		s.event(rp, i, "renamed", s.login, "", "")
+		s.event(rp, i, "renamed", s.actor(), "", "")
 	}
 	if in.Body != nil {
 		i.Body, i.UpdatedAt = *in.Body, now()
 	}
 	if in.Labels != nil {
-		s.setLabels(rp, i, s.login, *in.Labels)
+		s.setLabels(rp, i, s.actor(), *in.Labels)
 	}
 	if in.Assignees != nil || in.Assignee != nil {
-		s.setAssignees(rp, i, s.login, assignees(in))
+		s.setAssignees(rp, i, s.actor(), assignees(in))
 	}
 	if in.State != nil {
 		reason := ""
 		if in.Reason != nil {
 			reason = *in.Reason
 		}
-		s.setState(rp, i, s.login, *in.State, reason)
+		s.setState(rp, i, s.actor(), *in.State, reason)
 	}
 	return reply{status: 200, body: s.issueJSON(rp, i)}
 }
@@ -805,7 +857,7 @@ func (s *Server) postComment(r *http.Request, rp *repo, i *Issue) reply {
 	if in.Body == nil || strings.TrimSpace(*in.Body) == "" {
 		return invalid("IssueComment", "body", "missing_field")
 	}
-	c := s.addComment(rp, i, s.login, *in.Body)
+	c := s.addComment(rp, i, s.actor(), *in.Body)
 	return reply{status: http.StatusCreated, body: s.commentJSON(rp, c)}
 }
 
@@ -816,7 +868,7 @@ func (s *Server) listComments(r *http.Request, rp *repo, number int) reply {
 	since, _ := time.Parse(time.RFC3339, q.Get("since"))
 	var sel []*Comment
 	for _, c := range rp.comments {
-		if (number == 0 || c.Issue == number) && !c.UpdatedAt.Before(since) {
+		if (number == 0 || c.Issue == number) && !c.UpdatedAt.Before(since) && listed(c.listedAt) {
 			sel = append(sel, c)
 		}
 	}
@@ -858,12 +910,12 @@ func (s *Server) listEvents(r *http.Request, rp *repo) reply {
 func (s *Server) labels(r *http.Request, rp *repo, i *Issue, rest []string) reply {
 	switch {
 	case r.Method == http.MethodDelete && len(rest) == 1:
-		if !s.removeLabel(rp, i, s.login, rest[0]) {
+		if !s.removeLabel(rp, i, s.actor(), rest[0]) {
 			return fail(http.StatusNotFound, "Label does not exist")
 		}
 		return reply{status: 200, list: labelsJSON(i.Labels)}
 	case r.Method == http.MethodDelete && len(rest) == 0:
-		s.setLabels(rp, i, s.login, nil)
+		s.setLabels(rp, i, s.actor(), nil)
 		return reply{status: http.StatusNoContent}
 	case len(rest) != 0 || (r.Method != http.MethodPost && r.Method != http.MethodPut):
 		return notFound()
@@ -876,9 +928,9 @@ func (s *Server) labels(r *http.Request, rp *repo, i *Issue, rest []string) repl
 		return bad
 	}
 	if r.Method == http.MethodPut {
-		s.setLabels(rp, i, s.login, names)
+		s.setLabels(rp, i, s.actor(), names)
 	} else {
-		s.addLabels(rp, i, s.login, names)
+		s.addLabels(rp, i, s.actor(), names)
 	}
 	return reply{status: 200, list: labelsJSON(i.Labels)}
 }
@@ -906,7 +958,7 @@ func (s *Server) assignees(r *http.Request, rp *repo, i *Issue) reply {
 		return fail(http.StatusBadRequest, "Problems parsing JSON")
 	}
 	if r.Method == http.MethodPost {
-		s.addAssignees(rp, i, s.login, names)
+		s.addAssignees(rp, i, s.actor(), names)
 		return reply{status: http.StatusCreated, body: s.issueJSON(rp, i)}
 	}
 	var kept []string
@@ -915,7 +967,7 @@ func (s *Server) assignees(r *http.Request, rp *repo, i *Issue) reply {
 			kept = append(kept, a)
 		}
 	}
-	s.setAssignees(rp, i, s.login, kept)
+	s.setAssignees(rp, i, s.actor(), kept)
 	return reply{status: 200, body: s.issueJSON(rp, i)}
 }
 
@@ -975,7 +1027,7 @@ func (s *Server) issueJSON(rp *repo, i *Issue) map[string]any {
 		"events_url": api + "/events", "labels_url": api + "/labels{/name}",
 		"html_url": fmt.Sprintf("%s/issues/%d", s.htmlBase(rp), i.Number),
 		"number":   i.Number, "title": i.Title, "body": i.Body, "state": i.State, "state_reason": reason,
-		"locked": false, "user": userJSON(i.User), "labels": labelsJSON(i.Labels),
+		"locked": i.Locked, "user": userJSON(i.User), "labels": labelsJSON(i.Labels),
 		"assignee": first, "assignees": as, "milestone": nil, "comments": i.Comments,
 		"created_at": ts(i.CreatedAt), "updated_at": ts(i.UpdatedAt), "closed_at": ts(i.ClosedAt),
 		"author_association": "OWNER",
@@ -1050,7 +1102,7 @@ func (s *Server) DeliverID(url string, secret []byte, event, delivery string, pa
 func (s *Server) IssuesPayload(full, action string, number int, sender string) map[string]any {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	rp := s.repos[full]
+	rp := s.repoOf(full)
 	return map[string]any{"action": action, "issue": s.issueJSON(rp, rp.issues[number-1]),
 		"repository": s.repoJSON(rp), "sender": userJSON(sender)}
 }
@@ -1059,7 +1111,7 @@ func (s *Server) IssuesPayload(full, action string, number int, sender string) m
 func (s *Server) IssueCommentPayload(full string, commentID int64) map[string]any {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	rp := s.repos[full]
+	rp := s.repoOf(full)
 	for _, c := range rp.comments {
 		if c.ID == commentID {
 			return map[string]any{"action": "created", "issue": s.issueJSON(rp, rp.issues[c.Issue-1]),

@@ -1,84 +1,55 @@
 package fakegithub
 
-import (
-	"net/http"
-	"net/http/httptest"
-	"strings"
-	"sync"
-)
+import "net/http"
 
-// User is one token's user on the fake: what GitHub shows as the author
-// of that token's writes.
-type User struct {
-	Token string
-	Login string
-	// App: a GitHub App installation token. GET /user answers 403 ("Resource
-	// not accessible by integration"), as GitHub does; the writes are
-	// still authored by Login (an App's is "name[bot]").
-	App bool
+// Each token acts as its own user, as on GitHub: three nodes with three
+// tokens are three logins, and what each writes is attributed to it.
+
+// user is who a token acts as.
+type user struct {
+	login string
+	// app: a GitHub App installation token. GET /user answers 403 (an
+	// installation is no user); writes are by the app's bot login.
+	app bool
+	// readOnly: a token without write permission: every write is a 403
+	// that is not a rate limit.
+	readOnly bool
 }
 
-// Front serves the fake to several token users at its own URL: each
-// request is made as the user whose token it carries, so every writer is
-// told apart as on GitHub (the fake alone knows one token and one user).
-// Requests through a Front run one at a time.
-type Front struct {
-	URL string
+// AddToken accepts another token, acting as login.
+func (s *Server) AddToken(token, login string) { s.addUser(token, &user{login: login}) }
 
-	s     *Server
-	srv   *httptest.Server
-	mu    sync.Mutex
-	users map[string]User
+// AddAppToken accepts a GitHub App installation token whose writes are
+// by botLogin (e.g. "swarm-app[bot]"); GET /user with it is a 403.
+func (s *Server) AddAppToken(token, botLogin string) {
+	s.addUser(token, &user{login: botLogin, app: true})
 }
 
-// Front starts a front for users. Close it when done (Server.Close does
-// not).
-func (s *Server) Front(users ...User) *Front {
-	f := &Front{s: s, users: map[string]User{}}
-	for _, u := range users {
-		f.users[u.Token] = u
-	}
-	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
-	f.URL = f.srv.URL
-	return f
+// AddReadOnlyToken accepts a token of login that may read but not write
+// (a fine-grained token with read access only).
+func (s *Server) AddReadOnlyToken(token, login string) {
+	s.addUser(token, &user{login: login, readOnly: true})
 }
 
-// Close stops the front.
-func (f *Front) Close() { f.srv.Close() }
-
-func (f *Front) serve(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	u, ok := f.users[bearer(r)]
-	if !ok {
-		writeJSON(w, http.StatusUnauthorized, apiErr{Message: "Bad credentials", Docs: docsURL})
-		return
-	}
-	if u.App && strings.TrimPrefix(r.URL.Path, "/api/v3") == "/user" {
-		writeJSON(w, http.StatusForbidden, apiErr{Message: "Resource not accessible by integration", Docs: docsURL})
-		return
-	}
-	s := f.s
+func (s *Server) addUser(token string, u *user) {
 	s.mu.Lock()
-	saved := s.login
-	s.login = u.Login
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		s.login = saved
-		s.mu.Unlock()
-	}()
-	r = r.Clone(r.Context())
-	r.Header.Set("Authorization", "Bearer "+s.token)
-	s.serve(w, r)
+	defer s.mu.Unlock()
+	s.users[token] = u
 }
 
-func bearer(r *http.Request) string {
-	h := r.Header.Get("Authorization")
-	for _, p := range []string{"Bearer ", "token "} {
-		if t, ok := strings.CutPrefix(h, p); ok {
-			return t
-		}
+// actor is the login of the request being served (callers hold mu).
+func (s *Server) actor() string {
+	if s.cur == nil {
+		return s.login
 	}
-	return ""
+	return s.cur.login
+}
+
+// whoami answers GET /user as GitHub does: the token's user, or a 403
+// for an App installation token.
+func (s *Server) whoami() reply {
+	if s.cur != nil && s.cur.app {
+		return fail(http.StatusForbidden, "Resource not accessible by integration")
+	}
+	return reply{status: http.StatusOK, body: map[string]any{"login": s.actor(), "id": 1, "type": "User"}}
 }
