@@ -66,6 +66,7 @@ type Node struct {
 	arrival uint64     // last local arrival number; guarded by recvMu
 	out     *outbox
 	pres    *presenceBook
+	heard   *hearing // when each agent was last heard: master succession
 	// Rate limiters by sender key and by remote IP, in bounded maps.
 	limits  limiterMap
 	joinLim limiterMap
@@ -140,6 +141,7 @@ func Open(home string, o Options) (*Node, error) {
 		swarms: map[string]*swarm{},
 		client: transport.NewClient(o.Client),
 		pres:   newPresenceBook(),
+		heard:  newHearing(o.Now()),
 		bodies: newBodyBudget(defaultBodyBudget, defaultBodyPerAddr),
 		events: newBroadcaster(),
 		ctx:    ctx, cancel: cancel, closed: make(chan struct{}),
@@ -172,6 +174,7 @@ func Open(home string, o Options) (*Node, error) {
 		n.loop(n.pruneLoop)
 		n.loop(n.heartbeatLoop)
 		n.loop(n.syncLoop)
+		n.loop(n.successionLoop)
 	}
 	if err := n.runExtensions(); err != nil {
 		n.Close()
