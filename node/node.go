@@ -74,7 +74,7 @@ type Node struct {
 	badSigs      limiterMap
 	bodies       *bodyBudget   // request bodies in memory, by remote address
 	badSigWindow time.Duration // the budget's period; 0 is a minute
-	syncing      sync.Map      // swarm ID -> time of last catch-up pull
+	syncing      sync.Map      // swarm ID -> time of last catch-up pull; "run/"+ID -> closed when it ends
 	events       *broadcaster
 	ext          extensions
 	extOpts      map[string]any

@@ -808,19 +808,41 @@ func (n *Node) pull(ctx context.Context, swarmID, peerKey string, whole bool) (i
 	if err := decodeJSON(body, &jr); err != nil {
 		return 0, err
 	}
-	return n.applyRecords(swarmID, jr.Records)
+	added, err := n.applyRecords(swarmID, jr.Records)
+	if err != nil {
+		err = fmt.Errorf("%w: %w", errDidNotApply, err)
+	}
+	return added, err
 }
+
+// errDidNotApply marks a pull whose records do not extend this node's
+// chain (not next, or signed by a key that is not master here: a
+// succession this node has not seen yet): the whole log is asked for.
+var errDidNotApply = errors.New("the peer's records do not apply")
 
 // catchUp pulls a swarm's log from members until one answers, the one
 // preferred (by key) first, then the master. A peer whose records do not
 // extend ours is asked for its whole log, so a fork shows as proof rather
-// than as a quiet failure. It runs at most once per second per swarm.
+// than as a quiet failure. It runs at most once per second per swarm; a
+// call within that second waits for the pull under way, if any.
 func (n *Node) catchUp(ctx context.Context, swarmID string, prefer string) {
 	now := time.Now()
 	if last, ok := n.syncing.Load(swarmID); ok && now.Sub(last.(time.Time)) < time.Second {
+		// A pull may be under way (the sync loop's, say): wait for it, so
+		// the caller decides on what it brings, not on the state before
+		// (a sender that a superseded record had removed is a member again).
+		if run, ok := n.syncing.Load("run/" + swarmID); ok {
+			select {
+			case <-run.(chan struct{}):
+			case <-ctx.Done():
+			}
+		}
 		return
 	}
 	n.syncing.Store(swarmID, now)
+	run := make(chan struct{})
+	n.syncing.Store("run/"+swarmID, run)
+	defer close(run)
 	n.mu.Lock()
 	s, ok := n.swarms[swarmID]
 	if !ok {
@@ -844,7 +866,7 @@ func (n *Node) catchUp(ctx context.Context, swarmID string, prefer string) {
 	for _, peer := range order {
 		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		_, err := n.pull(cctx, swarmID, peer, false)
-		if errors.Is(err, membership.ErrNotNext) {
+		if errors.Is(err, errDidNotApply) {
 			_, err = n.pull(cctx, swarmID, peer, true)
 		}
 		cancel()
