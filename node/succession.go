@@ -193,6 +193,9 @@ func (n *Node) support(st *membership.State, cand wire.Member) error {
 	if !ok || s.state.Head != st.Head {
 		return nil // the log moved meanwhile: the next tick looks again
 	}
+	if own, err := n.statement(st.ID, n.key()); err == nil && own.Head == st.Head {
+		return nil // signed at this head already: that one stands
+	}
 	master := st.MasterKey()
 	rcpts := recipients(st, n.key(), func(k string) bool { return k == master })
 	var env wire.Signed
@@ -452,11 +455,11 @@ type SuccessionInfo struct {
 	Name  string `json:"name"`
 	// Master and when this node last heard it (any signed message, ping
 	// or ping answer), or learned it is master, or started.
-	Master          string `json:"master"`
-	MasterLastHeard string `json:"master_last_heard,omitempty"`
-	Silent          bool   `json:"master_silent,omitempty"` // past the delay
-	After           string `json:"after"`                   // the succession delay
-	Deputies        []string `json:"deputies,omitempty"`    // current deputies, in order
+	Master          string   `json:"master"`
+	MasterLastHeard string   `json:"master_last_heard,omitempty"`
+	Silent          bool     `json:"master_silent,omitempty"` // past the delay
+	After           string   `json:"after"`                   // the succession delay
+	Deputies        []string `json:"deputies,omitempty"`      // current deputies, in order
 	// Statements held at the current head, and how many a succession needs.
 	Statements []StatementInfo `json:"statements,omitempty"`
 	Quorum     int             `json:"quorum"`

@@ -39,7 +39,9 @@ func TestAdversaryForgedSuccession(t *testing.T) {
 	if code, body := rawDo(t, v, "POST", "/swarm/v1/join", joinReq(t, tok, m.member(), m.key, m.keyString())); code != 200 {
 		t.Fatalf("the attacker's join was refused (%d %s); the test needs it in", code, body)
 	}
-	scWait(t, "b sees the attacker join", func() bool { return stateOf(t, b, "team").IsMember("m.test") })
+	for _, n := range []*Node{b, c} {
+		scWait(t, n.Domain()+" sees the attacker join", func() bool { return stateOf(t, n, "team").IsMember("m.test") })
+	}
 	st := stateOf(t, b, "team")
 	if st.Quorum() != 3 {
 		t.Fatalf("quorum of b, c, d, m: %d", st.Quorum())
