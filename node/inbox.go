@@ -880,6 +880,8 @@ type Status struct {
 	Outbox      int    `json:"outbox"`
 	// Forks names each swarm whose log this node has proof forked, and why.
 	Forks []string `json:"forks,omitempty"`
+	// Succession is each swarm's succession state (issue #19).
+	Succession []SuccessionInfo `json:"succession,omitempty"`
 	Presence
 }
 
@@ -905,7 +907,8 @@ func (n *Node) Status() (Status, error) {
 	}
 	n.mu.Unlock()
 	sort.Strings(forks)
-	return Status{Domain: n.cfg.Domain, Fingerprint: identity.Fingerprint(n.id.Public()), Key: n.id.KeyString(),
+	succ, _ := n.Succession("")
+	return Status{Succession: succ, Domain: n.cfg.Domain, Fingerprint: identity.Fingerprint(n.id.Public()), Key: n.id.KeyString(),
 		Advertise: n.cfg.Advertise, Listening: n.Addr(), Serves: n.serves(), Pin: n.pin, Swarms: live, Unread: len(unread),
 		Outbox: n.out.pending(), Forks: forks, Presence: n.selfPresence()}, nil
 }

@@ -66,6 +66,7 @@ type Node struct {
 	arrival uint64     // last local arrival number; guarded by recvMu
 	out     *outbox
 	pres    *presenceBook
+	heard   *hearing // when each agent was last heard: master succession
 	// Rate limiters by sender key and by remote IP, in bounded maps.
 	limits  limiterMap
 	joinLim limiterMap
@@ -73,7 +74,7 @@ type Node struct {
 	badSigs      limiterMap
 	bodies       *bodyBudget   // request bodies in memory, by remote address
 	badSigWindow time.Duration // the budget's period; 0 is a minute
-	syncing      sync.Map      // swarm ID -> time of last catch-up pull
+	syncing      sync.Map      // swarm ID -> time of last catch-up pull; "run/"+ID -> closed when it ends
 	events       *broadcaster
 	ext          extensions
 	extOpts      map[string]any
@@ -141,6 +142,7 @@ func Open(home string, o Options) (*Node, error) {
 		swarms: map[string]*swarm{},
 		client: transport.NewClient(o.Client),
 		pres:   newPresenceBook(),
+		heard:  newHearing(o.Now()),
 		bodies: newBodyBudget(defaultBodyBudget, defaultBodyPerAddr),
 		events: newBroadcaster(),
 		ctx:    ctx, cancel: cancel, closed: make(chan struct{}),
@@ -174,6 +176,7 @@ func Open(home string, o Options) (*Node, error) {
 		n.loop(n.pruneLoop)
 		n.loop(n.heartbeatLoop)
 		n.loop(n.syncLoop)
+		n.loop(n.successionLoop)
 	}
 	if err := n.runExtensions(); err != nil {
 		n.Close()

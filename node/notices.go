@@ -20,6 +20,7 @@ const (
 	NoticeKicked        = "kicked"         // an agent was kicked (About empty: this node was)
 	NoticeMasterChanged = "master_changed" // the master role moved (About empty: to this node)
 	NoticeFork          = "fork"           // the log forked (fork.go)
+	NoticeSuccession    = "succession"     // the members replaced a silent master (succession.go)
 )
 
 // noticeKey holds, per swarm, the log index through which records were
@@ -157,7 +158,7 @@ func (n *Node) logNotices(st *membership.State, done uint64) []memberNotice {
 			keys[r.Member.Domain], master = r.Member.Key, r.Member.Domain
 		case wire.RecAdd:
 			keys[r.Member.Domain] = r.Member.Key
-		case wire.RecTransfer:
+		case wire.RecTransfer, wire.RecSuccession:
 			master = r.Agent
 		}
 	}
@@ -173,6 +174,8 @@ func (n *Node) recordNotice(st *membership.State, sg wire.Signed, r *wire.Record
 		return fmt.Sprintf("%s (key %s)", domain, fingerprintOf(keys[domain]))
 	}
 	switch r.Type {
+	case wire.RecSuccession: // automatic, so told even to the node that signed it
+		return n.successionNotice(st, r, keys, master), true
 	case wire.RecAdd:
 		if r.Member.Key == n.key() {
 			return memberNotice{}, false

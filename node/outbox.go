@@ -52,6 +52,7 @@ type sendSpec struct {
 	Type     string
 	Event    string
 	Records  []wire.Signed
+	Support  *wire.Signed // a support statement (succession.go)
 	Body     string
 	Thread   string
 	ReplyTo  string
@@ -77,7 +78,7 @@ func (n *Node) envelope(st *membership.State, sp sendSpec) (wire.Signed, *wire.M
 		V: wire.Version, ID: id.String(), Swarm: st.ID, From: n.cfg.Domain, To: sp.To, Type: sp.Type,
 		Thread: sp.Thread, ReplyTo: sp.ReplyTo, Created: now.UnixMilli(), Expires: now.Add(ttl).UnixMilli(),
 		Head: st.Head, Priority: sp.Priority, Body: sp.Body, Refs: sp.Refs,
-		Event: sp.Event, Records: sp.Records,
+		Event: sp.Event, Records: sp.Records, Support: sp.Support,
 	}
 	// Checked before a sequence number is taken: a refused send must not
 	// leave readers a gap that no lost message made.

@@ -260,6 +260,7 @@ func (n *Node) handlePing(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	n.pres.put(sg.KID, p, 0, n.now())
+	n.heard.hear(sg.KID, n.now())
 	n.pres.from(sg.KID, n.remoteIP(r))
 	writeJSON(w, 200, n.presencePayload(p.From))
 }

@@ -271,6 +271,7 @@ func (n *Node) ping(ctx context.Context, m wire.Member) (time.Duration, error) {
 		return 0, err
 	}
 	n.pres.put(m.Key, p, rtt, n.now())
+	n.heard.hear(m.Key, n.now())
 	return rtt, nil
 }
 

@@ -81,6 +81,7 @@ func (n *Node) receive(ctx context.Context, envs []wire.Signed, from string) []w
 		out[i] = v.res
 		if v.key != "" && v.res.Status != wire.Rejected {
 			n.pres.from(v.key, from)
+			n.heard.hear(v.key, n.now())
 		}
 	}
 	n.stats.verdicts(out)
@@ -324,6 +325,8 @@ func (n *Node) onSystem(m *wire.Message, key string) {
 			}
 			n.log.Warn().Err(err).Str("from", m.From).Msg("membership records rejected")
 		}
+	case wire.EventSupport:
+		n.onSupport(m, key, false)
 	case wire.EventLeave:
 		n.mu.Lock()
 		defer n.mu.Unlock()

@@ -242,6 +242,13 @@ func (n *Node) appendRecord(s *swarm, rec wire.Record, extra func(*store.Tx) err
 	if !n.isMaster(s) {
 		return Userf("only the master (%s) can change the membership of %q", s.state.Master, s.state.Settings.Name)
 	}
+	return n.signRecord(s, rec, extra)
+}
+
+// signRecord signs rec with this node's key and appends it as
+// appendRecord does: as master, or as the candidate of a succession
+// (the only record a member signs). Caller holds n.mu.
+func (n *Node) signRecord(s *swarm, rec wire.Record, extra func(*store.Tx) error) error {
 	rec.V, rec.Swarm, rec.Index, rec.Prev = wire.Version, s.state.ID, s.state.Head.Index+1, s.state.Head.Hash
 	rec.Time = n.now().UnixMilli()
 	sg, err := wire.SignJSON(wire.PurposeRecord, n.id.KeyString(), n.id.Key, rec)
@@ -635,6 +642,12 @@ type MemberInfo struct {
 	Self        bool   `json:"self,omitempty"`
 	Leaving     bool   `json:"leaving,omitempty"`
 	Muted       bool   `json:"muted,omitempty"`
+	// Succession (issue #19): the member's place among the deputies (1 is
+	// first), the candidate its support statement at the current head
+	// names, and when this node last heard it.
+	Deputy    int    `json:"deputy,omitempty"`
+	Supports  string `json:"supports,omitempty"`
+	LastHeard string `json:"last_heard,omitempty"`
 	Presence
 }
 
@@ -647,6 +660,7 @@ func (n *Node) Members(ref string) ([]MemberInfo, error) {
 		return nil, err
 	}
 	ms := s.state.Sorted()
+	st := s.state
 	master, leaving, swarmID, left := s.state.MasterKey(), s.local.Leaving, s.state.ID, s.local.Left
 	clash := n.clashes()
 	n.mu.Unlock()
@@ -654,6 +668,7 @@ func (n *Node) Members(ref string) ([]MemberInfo, error) {
 	if err != nil {
 		return nil, err
 	}
+	supports := n.supportsOf(st)
 	out := make([]MemberInfo, 0, len(ms))
 	for _, m := range ms {
 		if left && m.Key == n.key() {
@@ -663,6 +678,7 @@ func (n *Node) Members(ref string) ([]MemberInfo, error) {
 		mi := MemberInfo{Domain: m.Domain, Fingerprint: who.Fingerprint, SwarmID: swarmID, Identity: who.Identity, Clash: who.Clash,
 			Addr: m.Addr, Master: m.Key == master, Self: m.Key == n.key(), Leaving: leaving[m.Key]}
 		_, mi.Muted = mutes["a/"+m.Key]
+		mi.Deputy, mi.Supports, mi.LastHeard = deputyRank(st, m.Key), supports[m.Key], n.heard.last(m.Key)
 		if mi.Self {
 			mi.Presence = n.selfPresence()
 			mi.Identity = "self"
@@ -685,6 +701,17 @@ func (n *Node) applyRecords(swarmID string, recs []wire.Signed) (int, error) {
 	}
 	next := s.state.Clone()
 	added, err := next.ApplyAll(recs)
+	var dropped []wire.Signed
+	var cut uint64 // index of a succession that replaced held records
+	if err != nil {
+		// A succession at an index this chain fills replaces what the
+		// old master signed after the head it names (succession.go).
+		if sup, drop, ok := n.supersede(next, recs); ok {
+			next, dropped, cut = sup, drop, sup.Head.Index
+			more, aerr := next.ApplyAll(recs)
+			added, err = added+1+more, aerr
+		}
+	}
 	if err != nil {
 		n.checkForks(s, next, recs)
 	}
@@ -705,9 +732,23 @@ func (n *Node) applyRecords(swarmID string, recs []wire.Signed) (int, error) {
 		}
 	}
 	from := s.state.Head.Index + 1
+	if len(dropped) > 0 {
+		from = min(from, cut)
+		local = n.afterSupersede(next, local)
+	}
 	if perr := n.st.Update(func(tx *store.Tx) error {
 		for i := from; i <= next.Head.Index; i++ {
 			if err := tx.Put(logKey(swarmID, i), next.Records[i]); err != nil {
+				return err
+			}
+		}
+		for i := next.Head.Index + 1; i <= s.state.Head.Index; i++ {
+			if err := tx.Delete(logKey(swarmID, i)); err != nil {
+				return err
+			}
+		}
+		if len(dropped) > 0 {
+			if err := rewindNotices(tx, swarmID, cut-1); err != nil {
 				return err
 			}
 		}
@@ -716,6 +757,9 @@ func (n *Node) applyRecords(swarmID string, recs []wire.Signed) (int, error) {
 		return 0, perr
 	}
 	s.state, s.local = next, local
+	if len(dropped) > 0 {
+		n.keepDropped(s, dropped)
+	}
 	if n.server != nil {
 		go n.verifyMembers()
 	}
@@ -764,19 +808,41 @@ func (n *Node) pull(ctx context.Context, swarmID, peerKey string, whole bool) (i
 	if err := decodeJSON(body, &jr); err != nil {
 		return 0, err
 	}
-	return n.applyRecords(swarmID, jr.Records)
+	added, err := n.applyRecords(swarmID, jr.Records)
+	if err != nil {
+		err = fmt.Errorf("%w: %w", errDidNotApply, err)
+	}
+	return added, err
 }
+
+// errDidNotApply marks a pull whose records do not extend this node's
+// chain (not next, or signed by a key that is not master here: a
+// succession this node has not seen yet): the whole log is asked for.
+var errDidNotApply = errors.New("the peer's records do not apply")
 
 // catchUp pulls a swarm's log from members until one answers, the one
 // preferred (by key) first, then the master. A peer whose records do not
 // extend ours is asked for its whole log, so a fork shows as proof rather
-// than as a quiet failure. It runs at most once per second per swarm.
+// than as a quiet failure. It runs at most once per second per swarm; a
+// call within that second waits for the pull under way, if any.
 func (n *Node) catchUp(ctx context.Context, swarmID string, prefer string) {
 	now := time.Now()
 	if last, ok := n.syncing.Load(swarmID); ok && now.Sub(last.(time.Time)) < time.Second {
+		// A pull may be under way (the sync loop's, say): wait for it, so
+		// the caller decides on what it brings, not on the state before
+		// (a sender that a superseded record had removed is a member again).
+		if run, ok := n.syncing.Load("run/" + swarmID); ok {
+			select {
+			case <-run.(chan struct{}):
+			case <-ctx.Done():
+			}
+		}
 		return
 	}
 	n.syncing.Store(swarmID, now)
+	run := make(chan struct{})
+	n.syncing.Store("run/"+swarmID, run)
+	defer close(run)
 	n.mu.Lock()
 	s, ok := n.swarms[swarmID]
 	if !ok {
@@ -800,7 +866,7 @@ func (n *Node) catchUp(ctx context.Context, swarmID string, prefer string) {
 	for _, peer := range order {
 		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		_, err := n.pull(cctx, swarmID, peer, false)
-		if errors.Is(err, membership.ErrNotNext) {
+		if errors.Is(err, errDidNotApply) {
 			_, err = n.pull(cctx, swarmID, peer, true)
 		}
 		cancel()

@@ -46,11 +46,15 @@ func (s *State) CheckFork(sg wire.Signed) (*Fork, bool) {
 		switch {
 		case held.KID == sg.KID:
 			f.Reason = fmt.Sprintf("the master signed two different records at index %d", rec.Index)
+		case ended && rec.Index >= next.From && isSuccession(s.Records[next.From]):
+			f.Reason = fmt.Sprintf("a master the members replaced (succession at index %d) signed record %d after it", next.From, rec.Index)
 		case ended && rec.Index > next.From:
 			f.Reason = fmt.Sprintf("a former master signed record %d after handing the role on at index %d", rec.Index, next.From)
 		default:
 			f.Reason = fmt.Sprintf("a master signed record %d outside its term (from index %d)", rec.Index, term.From)
 		}
+	case ended && isSuccession(s.Records[next.From]):
+		f.Reason = fmt.Sprintf("a master the members replaced (succession at index %d) signed record %d after it", next.From, rec.Index)
 	case ended:
 		f.Reason = fmt.Sprintf("a former master signed record %d after handing the role on at index %d", rec.Index, next.From)
 	default:
@@ -72,4 +76,10 @@ func (s *State) term(key string) (Term, *Term, bool) {
 		}
 	}
 	return Term{}, nil, false
+}
+
+// isSuccession reports whether a held record is a succession record.
+func isSuccession(sg wire.Signed) bool {
+	r, err := wire.ParseRecord(sg.Payload)
+	return err == nil && r.Type == wire.RecSuccession
 }

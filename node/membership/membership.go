@@ -111,17 +111,24 @@ func verifyWith(sg wire.Signed, key string) error {
 // Apply checks rec against the state and the rules and, if it passes,
 // applies it. A failed Apply leaves the state unchanged.
 func (s *State) Apply(sg wire.Signed) error {
-	// Verify first: the signer must be the current master.
+	// Verify first: the signer must be the current master, or a member
+	// for the one record a member signs (a succession).
 	master := s.Members[s.Master]
-	if sg.KID != master.Key {
+	if _, member := s.Member(sg.KID); !member {
 		return fmt.Errorf("record is not signed by the master %s", s.Master)
 	}
-	if err := verifyWith(sg, master.Key); err != nil {
+	if err := verifyWith(sg, sg.KID); err != nil {
 		return fmt.Errorf("record: %w", err)
 	}
 	rec, err := wire.ParseRecord(sg.Payload)
 	if err != nil {
 		return err
+	}
+	if (rec.Type == wire.RecSuccession) == (sg.KID == master.Key) {
+		if rec.Type == wire.RecSuccession {
+			return errors.New("the master cannot sign a succession record")
+		}
+		return fmt.Errorf("record is not signed by the master %s", s.Master)
 	}
 	if rec.Swarm != s.ID {
 		return errors.New("record belongs to another swarm")
@@ -131,6 +138,11 @@ func (s *State) Apply(sg wire.Signed) error {
 	}
 	if err := s.check(rec); err != nil {
 		return err
+	}
+	if rec.Type == wire.RecSuccession {
+		if err := s.checkSuccession(rec, sg.KID); err != nil {
+			return err
+		}
 	}
 	s.apply(rec)
 	s.Head = wire.Head{Index: rec.Index, Hash: wire.RecordHash(sg)}
@@ -188,7 +200,7 @@ func (s *State) apply(rec *wire.Record) {
 		if rec.Reason == wire.ReasonKick {
 			s.Kicked[m.Domain] = r
 		}
-	case wire.RecTransfer:
+	case wire.RecTransfer, wire.RecSuccession:
 		s.Master = rec.Agent
 		s.Terms = append(s.Terms, Term{Key: s.Members[rec.Agent].Key, From: rec.Index})
 	case wire.RecSettings:

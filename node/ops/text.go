@@ -19,6 +19,9 @@ func textStatus(s node.Status) string {
 	for _, f := range s.Forks {
 		fmt.Fprintf(&b, "\nFORK        %s", f)
 	}
+	for _, si := range s.Succession {
+		fmt.Fprintf(&b, "\nsuccession  %s", textSuccession(si))
+	}
 	return b.String()
 }
 
@@ -69,6 +72,7 @@ func textMembers(ms []node.MemberInfo) string {
 		if m.Clash {
 			tag += " [name shared by another key!]"
 		}
+		tag += memberSuccessionTags(m)
 		if m.From != "" {
 			tag += " (from " + m.From + ")"
 		}

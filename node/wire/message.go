@@ -19,6 +19,9 @@ const (
 const (
 	EventLog   = "log"   // Records holds membership records the receiver may lack
 	EventLeave = "leave" // the sender leaves the swarm, at once
+	// EventSupport carries the sender's own support statement (Support)
+	// for a master succession.
+	EventSupport = "support"
 )
 
 // Priorities.
@@ -64,6 +67,7 @@ type Message struct {
 	Refs     []Ref    `json:"refs,omitempty"`
 	Event    string   `json:"event,omitempty"`
 	Records  []Signed `json:"records,omitempty"`
+	Support  *Signed  `json:"support,omitempty"`
 }
 
 // Window bounds the times a receiver accepts.
@@ -109,12 +113,20 @@ func (m *Message) Check(now time.Time, w Window) error {
 	}
 	switch m.Type {
 	case TypeMessage, TypeNotification, TypePresence:
-		if m.Event != "" || len(m.Records) > 0 {
-			return errors.New("event and records belong to system messages only")
+		if m.Event != "" || len(m.Records) > 0 || m.Support != nil {
+			return errors.New("event, records and support belong to system messages only")
 		}
 	case TypeSystem:
-		if m.Event != EventLog && m.Event != EventLeave {
+		if m.Event != EventLog && m.Event != EventLeave && m.Event != EventSupport {
 			return fmt.Errorf("unknown system event %q", clip(m.Event))
+		}
+		if (m.Event == EventSupport) != (m.Support != nil) {
+			return errors.New("a support message carries exactly one statement, and only it does")
+		}
+		if m.Support != nil {
+			if err := m.Support.checkShape(); err != nil {
+				return fmt.Errorf("support statement: %w", err)
+			}
 		}
 		if len(m.Records) > MaxRecordsBatch {
 			return errors.New("too many records")

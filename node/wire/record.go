@@ -15,6 +15,9 @@ const (
 	RecRemove   = "remove"
 	RecTransfer = "transfer"
 	RecSettings = "settings"
+	// RecSuccession is signed by the new master, not the old one: it
+	// carries support statements from a majority of the members.
+	RecSuccession = "succession"
 )
 
 // Removal reasons.
@@ -36,6 +39,10 @@ type Settings struct {
 	Name          string `json:"name"`
 	Repo          string `json:"repo,omitempty"`
 	MembersInvite bool   `json:"members_invite,omitempty"`
+	// Deputies are the keys, in order, that members support first when
+	// the master has been silent for After (milliseconds; 0 is 72 h).
+	Deputies []string `json:"deputies,omitempty"`
+	After    int64    `json:"succession_after,omitempty"`
 }
 
 // Record is one entry of a swarm's hash-chained membership log.
@@ -53,6 +60,7 @@ type Record struct {
 	InviteAt uint64    `json:"invite_at,omitempty"` // log index the invite was issued at
 	Settings *Settings `json:"settings,omitempty"`
 	Nonce    string    `json:"nonce,omitempty"`
+	Support  []Signed  `json:"support,omitempty"` // succession only: the statements of a majority
 }
 
 // RecordHash is the chain hash of a signed record: it covers the exact
@@ -111,6 +119,9 @@ func (r *Record) Check() error {
 			return errors.New("record has no valid prev hash")
 		}
 	}
+	if r.Type != RecSuccession && len(r.Support) > 0 {
+		return errors.New("only a succession record carries support statements")
+	}
 	switch r.Type {
 	case RecCreate:
 		if r.Index != 0 {
@@ -140,6 +151,11 @@ func (r *Record) Check() error {
 			return errors.New("settings record needs settings")
 		}
 		return r.Settings.Check()
+	case RecSuccession:
+		if err := ValidDomain(r.Agent); err != nil {
+			return err
+		}
+		return checkSupports(r.Support)
 	}
 	return fmt.Errorf("unknown record type %q", clip(r.Type))
 }
@@ -169,5 +185,5 @@ func (s *Settings) Check() error {
 	if s.Repo != "" && !repoRE.MatchString(s.Repo) {
 		return fmt.Errorf("invalid repository %q: want owner/name", clip(s.Repo))
 	}
-	return nil
+	return s.checkSuccession()
 }
