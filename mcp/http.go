@@ -2,21 +2,19 @@ package mcp
 
 import (
 	"bytes"
-	"crypto/rand"
 	"crypto/subtle"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
 	"unicode/utf8"
 
+	"github.com/agent-swarm/agent-swarm/node"
 	"github.com/mark3labs/mcp-go/server"
 )
 
@@ -26,21 +24,7 @@ const TokenFile = "mcp.token"
 // LoadOrCreateToken returns the home's MCP bearer token, making one the
 // first time.
 func LoadOrCreateToken(home string) (string, error) {
-	p := filepath.Join(home, TokenFile)
-	if b, err := os.ReadFile(p); err == nil {
-		if t := strings.TrimSpace(string(b)); len(t) >= 32 {
-			return t, nil
-		}
-	}
-	var raw [32]byte
-	if _, err := rand.Read(raw[:]); err != nil {
-		return "", err
-	}
-	t := hex.EncodeToString(raw[:])
-	if err := os.WriteFile(p, []byte(t+"\n"), 0o600); err != nil {
-		return "", err
-	}
-	return t, nil
+	return node.LoadOrCreateToken(filepath.Join(home, TokenFile))
 }
 
 // CheckListen refuses a non-loopback address unless allowRemote.

@@ -104,15 +104,7 @@ func (n *Node) successionLoop() {
 			return
 		case <-t.C:
 		}
-		n.mu.Lock()
-		ids := make([]string, 0, len(n.swarms))
-		for id, s := range n.swarms {
-			if !s.local.Left {
-				ids = append(ids, id)
-			}
-		}
-		n.mu.Unlock()
-		for _, id := range ids {
+		for _, id := range n.liveSwarmIDs() {
 			n.considerSuccession(id)
 		}
 	}

@@ -877,6 +877,19 @@ func (n *Node) catchUp(ctx context.Context, swarmID string, prefer string) {
 	}
 }
 
+// liveSwarmIDs lists the swarms this node is still in.
+func (n *Node) liveSwarmIDs() []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	ids := make([]string, 0, len(n.swarms))
+	for id, s := range n.swarms {
+		if !s.local.Left {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
 // syncLoop is anti-entropy: at start and then periodically, each swarm's
 // log is pulled from its members, so a node that was offline converges
 // even while the master is away.
@@ -890,15 +903,7 @@ func (n *Node) syncLoop() {
 			return
 		case <-t.C:
 		}
-		n.mu.Lock()
-		ids := make([]string, 0, len(n.swarms))
-		for id, s := range n.swarms {
-			if !s.local.Left {
-				ids = append(ids, id)
-			}
-		}
-		n.mu.Unlock()
-		for _, id := range ids {
+		for _, id := range n.liveSwarmIDs() {
 			n.catchUp(n.ctx, id, "")
 		}
 		n.verifyMembers()

@@ -27,10 +27,8 @@ package webui
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/subtle"
 	"embed"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -39,7 +37,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -71,21 +68,7 @@ var static embed.FS
 // LoadOrCreateToken returns the home's UI token, making one (32 random
 // bytes, hex) the first time.
 func LoadOrCreateToken(home string) (string, error) {
-	p := filepath.Join(home, TokenFile)
-	if b, err := os.ReadFile(p); err == nil {
-		if t := strings.TrimSpace(string(b)); len(t) >= 32 {
-			return t, nil
-		}
-	}
-	var raw [32]byte
-	if _, err := rand.Read(raw[:]); err != nil {
-		return "", err
-	}
-	t := hex.EncodeToString(raw[:])
-	if err := os.WriteFile(p, []byte(t+"\n"), 0o600); err != nil {
-		return "", err
-	}
-	return t, nil
+	return node.LoadOrCreateToken(filepath.Join(home, TokenFile))
 }
 
 // URL is the address to open: the token rides in the fragment.
