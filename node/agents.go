@@ -324,3 +324,8 @@ func clipName(s string) string {
 	}
 	return s
 }
+
+// FingerprintOf is the fingerprint of an encoded public key ("" when it
+// is not one): how extensions compare a sender's key with a member's or
+// the master's (an agent is its key, never its name).
+func FingerprintOf(key string) string { return fingerprintOf(key) }

@@ -188,7 +188,9 @@ func (e *Ext) applyLease(ev node.Event, m *wire.Message, r wire.Ref) error {
 	if err != nil {
 		return nil
 	}
-	fromMaster := m.From == s.Master
+	// The role is held by a key: a member that took the master's name
+	// (names can clash) is not the master.
+	fromMaster := node.FingerprintOf(ev.SenderKey) == s.MasterFingerprint
 	l := Lease{Swarm: s.ID, Repo: r.Repo, Issue: r.Number, Key: ev.SenderKey, Holder: m.From, Login: r.Login,
 		At: time.UnixMilli(m.Created), Expires: time.UnixMilli(m.Expires)}
 	e.leases.mu.Lock()

@@ -278,7 +278,9 @@ func (e *Ext) heardRelay(ev node.Event) {
 	}
 	// A relay the old master sent just before a transfer may arrive
 	// after it: masters this node has known count.
-	if _, was := e.masters.Load(s.ID + "/" + ev.Message.From); ev.Message.From != s.Master && !was {
+	// By key: a member that took the master's name is not believed.
+	fp := node.FingerprintOf(ev.SenderKey)
+	if _, was := e.masters.Load(s.ID + "/" + fp); fp != s.MasterFingerprint && !was {
 		return
 	}
 	for _, r := range ev.Message.Refs {

@@ -126,7 +126,7 @@ func (e *Ext) noteLinks() {
 		if !s.Left && s.Repo != "" {
 			e.noteLinked(s.Repo)
 		}
-		e.masters.Store(s.ID+"/"+s.Master, true)
+		e.masters.Store(s.ID+"/"+s.MasterFingerprint, true) // by key
 	}
 }
 

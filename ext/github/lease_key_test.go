@@ -1,0 +1,47 @@
+package github
+
+import (
+	"testing"
+	"time"
+
+	"github.com/agent-swarm/agent-swarm/node"
+	"github.com/agent-swarm/agent-swarm/node/wire"
+)
+
+// Only the master's key takes a task over: a member's notification that
+// names the master (From) but is signed by the member's own key is not
+// the master's, and leaves the holder's lease as it was.
+func TestStealNeedsTheMastersKey(t *testing.T) {
+	a, b := scOpen(t, scHome(t, "a.test")), scOpen(t, scHome(t, "b.test"))
+	scSwarm(t, a, b)
+	e := ghOf(t, a)
+	s := must[node.SwarmInfo](t)(a.LiveSwarm("team"))
+	now := time.Now()
+	ev := func(from, key, action string, at time.Time) (node.Event, *wire.Message, wire.Ref) {
+		m := &wire.Message{From: from, Created: at.UnixMilli(), Expires: at.Add(time.Hour).UnixMilli()}
+		r := wire.Ref{Kind: "issue", Repo: "acme/board", Number: 7, Action: action}
+		return node.Event{Kind: node.EventMessage, Swarm: s.ID, Message: m, SenderKey: key}, m, r
+	}
+	holders := func() []string {
+		var out []string
+		for _, l := range must[[]Lease](t)(e.leasesOn(s.ID, "acme/board", 7)) {
+			out = append(out, l.Holder+"/"+node.FingerprintOf(l.Key))
+		}
+		return out
+	}
+	must0(t, e.applyLease(ev("b.test", b.Key(), leaseClaim, now)))
+	before := holders()
+	if len(before) != 1 {
+		t.Fatalf("b's claim: leases %v", before)
+	}
+	// b signs a take-over naming the master as its sender.
+	must0(t, e.applyLease(ev("a.test", b.Key(), leaseSteal, now.Add(time.Second))))
+	if got := holders(); len(got) != 1 || got[0] != before[0] {
+		t.Fatalf("a take-over under the master's name but b's key changed the leases: %v -> %v", before, got)
+	}
+	// The master's own key does take it over.
+	must0(t, e.applyLease(ev("a.test", a.Key(), leaseSteal, now.Add(2*time.Second))))
+	if got := holders(); len(got) != 1 || got[0] != "a.test/"+node.FingerprintOf(a.Key()) {
+		t.Fatalf("the master's take-over: %v", got)
+	}
+}
