@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"sort"
 	"sync"
@@ -40,14 +41,62 @@ type presenceBook struct {
 	peers  map[string]seen
 	addrs  map[string]string
 	nonces map[string]time.Time // nonce -> when it may be forgotten
+	// silent holds the peers whose heartbeats went unanswered, by key:
+	// they are pinged less and less often until they are heard from.
+	silent map[string]silence
+
+	selfMu sync.Mutex    // orders writes of self with the store's
+	self   *selfPresence // this agent's, once read from the store
 }
+
+// silence is a peer's run of unanswered heartbeats.
+type silence struct {
+	misses int
+	next   time.Time // no heartbeat before this
+}
+
+// liveMisses is how many heartbeats a peer may miss before it is pinged
+// less often: as many as make it "offline" (get).
+const liveMisses = 3
+
+// maxSilentEvery bounds the wait between heartbeats to a silent peer, in
+// heartbeat periods (15 s: 4 minutes). A peer that comes back is heard
+// from sooner: its own heartbeat reaches this node, which then pings it
+// at the next beat.
+const maxSilentEvery = 16
 
 // maxNonces bounds the remembered nonces; only verified members add them,
 // and each lives at most twice the clock-skew window.
 const maxNonces = 1 << 16
 
 func newPresenceBook() *presenceBook {
-	return &presenceBook{peers: map[string]seen{}, addrs: map[string]string{}, nonces: map[string]time.Time{}}
+	return &presenceBook{peers: map[string]seen{}, addrs: map[string]string{}, nonces: map[string]time.Time{}, silent: map[string]silence{}}
+}
+
+// due reports whether the peer with key gets a heartbeat at now.
+func (b *presenceBook) due(key string, now time.Time) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return !now.Before(b.silent[key].next)
+}
+
+// beaten records a heartbeat's outcome. A peer that missed liveMisses in a
+// row waits twice as long for each further one, up to maxSilentEvery
+// periods: an offline peer costs this node a dial now and then, not every
+// period (each dial to an absent peer is a QUIC handshake that times out).
+func (b *presenceBook) beaten(key string, answered bool, now time.Time, hb time.Duration) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if answered {
+		delete(b.silent, key)
+		return
+	}
+	s := b.silent[key]
+	s.misses++
+	if s.misses >= liveMisses {
+		s.next = now.Add(hb * time.Duration(min(1<<(s.misses-liveMisses+1), maxSilentEvery)))
+	}
+	b.silent[key] = s
 }
 
 // fresh records a presence nonce and reports whether it is new. When the
@@ -72,10 +121,12 @@ func (b *presenceBook) fresh(nonce string, now time.Time, keep time.Duration) bo
 	return true
 }
 
-// from notes where a verified request of the agent with key came from.
+// from notes where a verified request of the agent with key came from;
+// a peer heard from is live, and gets heartbeats again.
 func (b *presenceBook) from(key, addr string) {
 	b.mu.Lock()
 	b.addrs[key] = addr
+	delete(b.silent, key)
 	b.mu.Unlock()
 }
 
@@ -114,10 +165,19 @@ type selfPresence struct {
 	Status string `json:"status,omitempty"`
 }
 
+// selfPresence is read from the store once, then kept: every heartbeat
+// carries it.
 func (n *Node) selfPresence() Presence {
-	p := selfPresence{State: "active"}
-	_ = n.st.View(func(tx *store.Tx) error { return tx.Get(store.Key("p", "self"), &p) })
-	return Presence{State: p.State, Status: p.Status}
+	n.pres.selfMu.Lock()
+	defer n.pres.selfMu.Unlock()
+	if n.pres.self == nil {
+		p := selfPresence{State: "active"}
+		if err := n.st.View(func(tx *store.Tx) error { return tx.Get(store.Key("p", "self"), &p) }); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return Presence{State: p.State} // not kept: read again next time
+		}
+		n.pres.self = &p
+	}
+	return Presence{State: n.pres.self.State, Status: n.pres.self.Status}
 }
 
 // SetPresence sets this agent's state and status line; peers learn it at
@@ -129,9 +189,15 @@ func (n *Node) SetPresence(state, status string) (Presence, error) {
 	if err := wire.CleanText("status", status, 200); err != nil {
 		return Presence{}, Userf("%v", err)
 	}
-	if err := n.st.Update(func(tx *store.Tx) error {
+	n.pres.selfMu.Lock()
+	err := n.st.Update(func(tx *store.Tx) error {
 		return tx.Put(store.Key("p", "self"), selfPresence{State: state, Status: status})
-	}); err != nil {
+	})
+	if err == nil {
+		n.pres.self = &selfPresence{State: state, Status: status}
+	}
+	n.pres.selfMu.Unlock()
+	if err != nil {
 		return Presence{}, err
 	}
 	if n.server != nil {
@@ -178,7 +244,8 @@ func (n *Node) peers() []wire.Member {
 	return out
 }
 
-// heartbeatLoop pings each peer once per period (not once per swarm).
+// heartbeatLoop pings each live peer once per period (not once per swarm);
+// silent peers less often (presenceBook.beaten).
 func (n *Node) heartbeatLoop() {
 	t := time.NewTicker(n.heartbeat())
 	defer t.Stop()
@@ -195,13 +262,18 @@ func (n *Node) heartbeatLoop() {
 
 func (n *Node) beat() {
 	var wg sync.WaitGroup
+	now := n.now()
 	for _, m := range n.peers() {
+		if !n.pres.due(m.Key, now) {
+			continue
+		}
 		wg.Add(1)
 		go func(m wire.Member) {
 			defer wg.Done()
 			ctx, cancel := context.WithTimeout(n.ctx, n.heartbeat())
 			defer cancel()
-			_, _ = n.ping(ctx, m)
+			_, err := n.ping(ctx, m)
+			n.pres.beaten(m.Key, err == nil, n.now(), n.heartbeat())
 		}(m)
 	}
 	wg.Wait()
