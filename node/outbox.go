@@ -39,10 +39,11 @@ type outItem struct {
 }
 
 // sentMessage is a message this node sent (m/<id>): the exact envelope,
-// which the outbox sends to every recipient.
+// which the outbox sends to every recipient. (Records written before
+// issue #17 also hold the decoded message as "msg"; nothing read it, and
+// encoding it again cost every send a JSON encoding and 1 KB more to sync.)
 type sentMessage struct {
-	Env wire.Signed  `json:"env"`
-	Msg wire.Message `json:"msg"`
+	Env wire.Signed `json:"env"`
 }
 
 // sendSpec is what a caller asks to send.
@@ -133,7 +134,7 @@ func (o *outbox) nextSeq(swarm, to string) uint64 {
 
 // enqueue stores the message and one outbox entry per recipient ID in tx.
 func (o *outbox) enqueue(tx *store.Tx, env wire.Signed, m *wire.Message, toKey string, recipients []string) error {
-	if err := tx.Put(store.Key("m", m.ID), sentMessage{Env: env, Msg: *m}); err != nil {
+	if err := tx.Put(store.Key("m", m.ID), sentMessage{Env: env}); err != nil {
 		return err
 	}
 	if err := tx.Put(store.Key("n", m.Swarm, o.n.key(), stream(m.Type, toKey)), m.Seq); err != nil {
