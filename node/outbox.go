@@ -116,7 +116,25 @@ type outbox struct {
 }
 
 func newOutbox(n *Node) *outbox {
-	return &outbox{n: n, senders: map[string]*peerSender{}, seq: map[string]uint64{}, changed: newBroadcaster()}
+	o := &outbox{n: n, senders: map[string]*peerSender{}, seq: map[string]uint64{}, changed: newBroadcaster()}
+	n.pres.onHeard = o.heard
+	return o
+}
+
+// heard wakes the senders to a peer (by key, in every swarm) that was
+// silent and was just heard from: they retry at once, not at the end of
+// their backoff.
+func (o *outbox) heard(key string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for id, s := range o.senders {
+		if _, k, err := wire.SplitKeyHint(id); err == nil && k == key {
+			select {
+			case s.live <- struct{}{}:
+			default:
+			}
+		}
+	}
 }
 
 func (o *outbox) nextSeq(swarm, to string) uint64 {
@@ -189,7 +207,7 @@ func (o *outbox) kickEnv(peers []string, env *queuedEnv, ids ...string) {
 	for _, p := range peers {
 		s, ok := o.senders[p]
 		if !ok {
-			s = &peerSender{o: o, peer: p, wake: make(chan struct{}, 1), queued: map[string]bool{}}
+			s = &peerSender{o: o, peer: p, wake: make(chan struct{}, 1), live: make(chan struct{}, 1), queued: map[string]bool{}}
 			o.senders[p] = s
 			o.n.loop(s.run)
 		}
@@ -218,6 +236,7 @@ type peerSender struct {
 	o    *outbox
 	peer string
 	wake chan struct{}
+	live chan struct{} // the peer, silent, was heard from: retry now
 
 	mu     sync.Mutex
 	err    string
@@ -319,7 +338,14 @@ func (p *peerSender) run() {
 			continue
 		}
 		fails++
-		if !p.sleep(backoff(fails, n.cfg.RetryMin.or(250*time.Millisecond), n.cfg.RetryMax.or(30*time.Second))) {
+		d := backoff(fails, n.cfg.RetryMin.or(250*time.Millisecond), n.cfg.RetryMax.or(30*time.Second))
+		// A peer that misses heartbeats is offline: retry it when it is
+		// heard from, or with its next heartbeat, not every RetryMax (each
+		// attempt is a QUIC handshake that times out).
+		if _, key, err := wire.SplitKeyHint(p.peer); err == nil {
+			d = max(d, n.pres.silentUntil(key).Sub(n.now()))
+		}
+		if !p.sleep(d) {
 			return
 		}
 	}
@@ -344,6 +370,8 @@ func (p *peerSender) sleep(d time.Duration) bool {
 	case <-p.o.n.ctx.Done():
 		return false
 	case <-t.C:
+		return true
+	case <-p.live:
 		return true
 	}
 }

@@ -44,6 +44,9 @@ type presenceBook struct {
 	// silent holds the peers whose heartbeats went unanswered, by key:
 	// they are pinged less and less often until they are heard from.
 	silent map[string]silence
+	// onHeard is told when a silent peer is heard from again (the outbox
+	// then retries it at once); called without mu held.
+	onHeard func(key string)
 
 	selfMu sync.Mutex    // orders writes of self with the store's
 	self   *selfPresence // this agent's, once read from the store
@@ -85,12 +88,12 @@ func (b *presenceBook) due(key string, now time.Time) bool {
 // periods: an offline peer costs this node a dial now and then, not every
 // period (each dial to an absent peer is a QUIC handshake that times out).
 func (b *presenceBook) beaten(key string, answered bool, now time.Time, hb time.Duration) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	if answered {
-		delete(b.silent, key)
+		b.heard(key)
 		return
 	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	s := b.silent[key]
 	s.misses++
 	if s.misses >= liveMisses {
@@ -126,8 +129,29 @@ func (b *presenceBook) fresh(nonce string, now time.Time, keep time.Duration) bo
 func (b *presenceBook) from(key, addr string) {
 	b.mu.Lock()
 	b.addrs[key] = addr
-	delete(b.silent, key)
 	b.mu.Unlock()
+	b.heard(key)
+}
+
+// heard marks the peer with key live; if it was silent, onHeard learns.
+func (b *presenceBook) heard(key string) {
+	b.mu.Lock()
+	_, was := b.silent[key]
+	delete(b.silent, key)
+	f := b.onHeard
+	b.mu.Unlock()
+	if was && f != nil {
+		f(key)
+	}
+}
+
+// silentUntil is when the next heartbeat goes to a peer that has missed
+// liveMisses or more in a row (zero for a live one): the outbox retries a
+// silent peer no more often than that.
+func (b *presenceBook) silentUntil(key string) time.Time {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.silent[key].next
 }
 
 func (b *presenceBook) put(key string, p *wire.Presence, rtt time.Duration, at time.Time) {

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"testing"
 	"time"
 )
@@ -47,5 +48,37 @@ func TestSilentPeersPingedLess(t *testing.T) {
 		if !b.due("other", t0) {
 			t.Errorf("%s: another peer's misses count for every peer", c.name)
 		}
+	}
+}
+
+// TestSilentPeerRetriedWhenHeard: a sender backing off from an offline
+// peer (here 10-20 s between attempts) delivers as soon as the peer is
+// heard from again, not at the end of its backoff.
+func TestSilentPeerRetriedWhenHeard(t *testing.T) {
+	aHome, bHome := scHome(t, "a.test"), scHome(t, "b.test")
+	cfg, err := LoadConfig(aHome)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Heartbeat, cfg.RetryMin, cfg.RetryMax = Duration(time.Second), Duration(20*time.Second), Duration(20*time.Second)
+	if err := SaveConfig(aHome, cfg); err != nil {
+		t.Fatal(err)
+	}
+	a, b := scOpen(t, aHome), scOpen(t, bHome)
+	scSwarm(t, a, b)
+	b.Close()
+	res := must[SendResult](t)(a.Send(context.Background(), SendArgs{Swarm: "team", Body: "back soon?"}))
+	// The first attempt fails and the sender sleeps 10-20 s; a's
+	// heartbeats to b go unanswered.
+	scWait(t, "the first attempt fails", func() bool {
+		ds := must[[]Delivery](t)(a.Deliveries(res.ID))
+		return ds[0].Status == Pending && ds[0].Reason != ""
+	})
+	time.Sleep(500 * time.Millisecond)
+	back := time.Now()
+	b2 := scOpen(t, bHome)
+	scWait(t, "b receives after coming back", func() bool { return has(t, b2, "back soon?") })
+	if d := time.Since(back); d > 6*time.Second {
+		t.Fatalf("delivered %s after the peer came back: the sender waited out its backoff", d)
 	}
 }
