@@ -44,6 +44,11 @@ type presenceBook struct {
 	// silent holds the peers whose heartbeats went unanswered, by key:
 	// they are pinged less and less often until they are heard from.
 	silent map[string]silence
+	// pingedBy is when each peer's last heartbeat reached this node: the
+	// exchange told both sides each other's presence, so this node skips
+	// its own heartbeat to that peer for a period (one exchange per pair
+	// and period, not two).
+	pingedBy map[string]time.Time
 	// onHeard is told when a silent peer is heard from again (the outbox
 	// then retries it at once); called without mu held.
 	onHeard func(key string)
@@ -73,13 +78,19 @@ const maxSilentEvery = 16
 const maxNonces = 1 << 16
 
 func newPresenceBook() *presenceBook {
-	return &presenceBook{peers: map[string]seen{}, addrs: map[string]string{}, nonces: map[string]time.Time{}, silent: map[string]silence{}}
+	return &presenceBook{peers: map[string]seen{}, addrs: map[string]string{}, nonces: map[string]time.Time{},
+		silent: map[string]silence{}, pingedBy: map[string]time.Time{}}
 }
 
-// due reports whether the peer with key gets a heartbeat at now.
-func (b *presenceBook) due(key string, now time.Time) bool {
+// due reports whether the peer with key gets a heartbeat at now: not
+// while it is silent and waiting, nor within a period hb of its own
+// heartbeat reaching this node.
+func (b *presenceBook) due(key string, now time.Time, hb time.Duration) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if at, ok := b.pingedBy[key]; ok && now.Sub(at) < hb {
+		return false
+	}
 	return !now.Before(b.silent[key].next)
 }
 
@@ -154,12 +165,15 @@ func (b *presenceBook) silentUntil(key string) time.Time {
 	return b.silent[key].next
 }
 
+// put records a peer's presence: from the answer to this node's ping
+// (with its round trip), or from the peer's own ping (rtt 0).
 func (b *presenceBook) put(key string, p *wire.Presence, rtt time.Duration, at time.Time) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	old := b.peers[key]
 	if rtt == 0 {
 		rtt = old.rtt
+		b.pingedBy[key] = at
 	}
 	b.peers[key] = seen{state: p.State, status: p.Status, at: at, rtt: rtt}
 }
@@ -288,7 +302,7 @@ func (n *Node) beat() {
 	var wg sync.WaitGroup
 	now := n.now()
 	for _, m := range n.peers() {
-		if !n.pres.due(m.Key, now) {
+		if !n.pres.due(m.Key, now, n.heartbeat()) {
 			continue
 		}
 		wg.Add(1)

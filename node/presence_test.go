@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/agent-swarm/agent-swarm/node/wire"
 )
 
 // TestSilentPeersPingedLess: a peer gets a heartbeat every period until
@@ -39,14 +41,38 @@ func TestSilentPeersPingedLess(t *testing.T) {
 		case "heard":
 			b.from("k", "127.0.0.1")
 		}
-		if c.dueNext > 0 && b.due("k", t0.Add(c.dueNext-time.Second)) {
+		if c.dueNext > 0 && b.due("k", t0.Add(c.dueNext-time.Second), hb) {
 			t.Errorf("%s: pinged %s after the last miss, before %s", c.name, c.dueNext-time.Second, c.dueNext)
 		}
-		if !b.due("k", t0.Add(c.dueNext)) {
+		if !b.due("k", t0.Add(c.dueNext), hb) {
 			t.Errorf("%s: not pinged %s after the last miss", c.name, c.dueNext)
 		}
-		if !b.due("other", t0) {
+		if !b.due("other", t0, hb) {
 			t.Errorf("%s: another peer's misses count for every peer", c.name)
+		}
+	}
+}
+
+// TestPingedPeerSkipped: a peer whose heartbeat reached this node in the
+// last period gets none from it (that exchange told both sides); an
+// answer to this node's own ping does not count.
+func TestPingedPeerSkipped(t *testing.T) {
+	hb := 15 * time.Second
+	t0 := time.Unix(1_000_000, 0)
+	b := newPresenceBook()
+	p := &wire.Presence{State: "active"}
+	b.put("k", p, 0, t0)                // k pinged this node
+	b.put("j", p, time.Millisecond, t0) // j answered this node's ping
+	for _, c := range []struct {
+		key   string
+		after time.Duration
+		due   bool
+	}{
+		{"k", 0, false}, {"k", hb - time.Second, false}, {"k", hb, true},
+		{"j", 0, true}, {"other", 0, true},
+	} {
+		if got := b.due(c.key, t0.Add(c.after), hb); got != c.due {
+			t.Errorf("%s after %s: due %v, want %v", c.key, c.after, got, c.due)
 		}
 	}
 }
