@@ -1,9 +1,10 @@
-// Package bench is `swarm bench`: it measures the node against a baseline
-// of raw HTTP/3 on one machine and prints the ratios. Every peer it
-// measures against is a separate process of the swarm binary (a daemon,
-// the CLI, `swarm mcp`, or the raw server PeerCommand runs), so the
-// figures include what a user's processes pay; the package knows that
-// binary only by its command line.
+// Package bench is `swarm bench`: it measures the node against baselines
+// of raw HTTP/3 and of NATS JetStream on one machine and prints the
+// ratios. Every peer it measures against is a separate process of the
+// swarm binary (a daemon, the CLI, `swarm mcp`, or the raw server
+// PeerCommand runs) or, for JetStream, of bench/jetstream (jetstream.go),
+// so the figures include what a user's processes pay; the package knows
+// those binaries only by their command lines.
 package bench
 
 import (
