@@ -69,7 +69,10 @@ func TestBenchRuns(t *testing.T) {
 	}
 	for _, row := range []string{"direct message p50", "direct message p99", "fan-out to 3 p50", "fan-out to 6 p50",
 		"throughput, 300 direct msgs", "RSS, max member of the 7-member swarm", "swarm serve start to ready",
-		"idle daemon RSS", "idle RSS, 10-member swarm", "RSS after", "swarm_send via MCP stdio", "swarm send CLI"} {
+		"idle daemon RSS", "idle RSS, 10-member swarm", "RSS after", "swarm_send via MCP stdio", "swarm send CLI",
+		"direct message p50 (vs JetStream publish)", "JetStream synced publish p50", "throughput (vs JetStream synced publish)",
+		"CPU/msg, sender", "CPU/msg, receiver (vs raw server)", "idle CPU, no swarms", "idle CPU, swarm of 3 live peers",
+		"idle CPU, 10-member swarm, 9 offline"} {
 		if !strings.Contains(out.String(), row) {
 			t.Errorf("no %q row in:\n%s", row, out.String())
 		}

@@ -22,11 +22,21 @@ const throughputStreams = 64
 // process) to one `swarm serve` member: n sends without Wait, as fast as
 // the loop goes, until the outbox is empty and every delivery is
 // Delivered; beside n raw POSTs to one raw server with 64 streams in
-// flight on one connection.
-func (b *bencher) throughput(ctx context.Context, a *node.Node, to string, raw transport.Peer, client *transport.Client, body string, n int) (row, error) {
-	fmt.Fprintf(b.stderr, "bench: throughput x%d (raw: %d streams; node: %d concurrent senders, no wait, then flush)\n", n, throughputStreams, throughputStreams)
+// flight on one connection, and n JetStream publishes, 64 in flight, each
+// synced before its ack. It also counts the CPU each side used: this
+// process (the sender, or the raw and JetStream client) and the receiving
+// process (member, raw server or JetStream server).
+func (b *bencher) throughput(ctx context.Context, a *node.Node, to string, memberPID int, raw transport.Peer, rawPID int,
+	js *jsPeer, client *transport.Client, body string, n int) ([]row, error) {
+	fmt.Fprintf(b.stderr, "bench: throughput x%d (raw: %d streams; JetStream: %d publishes in flight; node: %d concurrent senders, no wait, then flush)\n",
+		n, throughputStreams, throughputStreams, throughputStreams)
+	self := os.Getpid()
 	var next atomic.Int64
 	var firstErr atomic.Value
+	rawCPU, err := startCPU(self, rawPID)
+	if err != nil {
+		return nil, err
+	}
 	t0 := time.Now()
 	var wg sync.WaitGroup
 	for w := 0; w < throughputStreams; w++ {
@@ -43,17 +53,38 @@ func (b *bencher) throughput(ctx context.Context, a *node.Node, to string, raw t
 	}
 	wg.Wait()
 	rawDur := time.Since(t0)
+	rawTicks, _, err := rawCPU.stop()
+	if err != nil {
+		return nil, err
+	}
 	if err, _ := firstErr.Load().(error); err != nil {
-		return row{}, err
+		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
-		return row{}, err
+		return nil, err
+	}
+
+	jsCPU, err := startCPU(js.clientPID, js.serverPID)
+	if err != nil {
+		return nil, err
+	}
+	jsRate, err := js.rate(n, throughputStreams)
+	if err != nil {
+		return nil, err
+	}
+	jsTicks, _, err := jsCPU.stop()
+	if err != nil {
+		return nil, err
 	}
 
 	// The node side gets the same concurrency as the raw side: 64
 	// senders, whose durable commits share syncs (group commit).
 	ids := make([]string, n)
 	next.Store(0)
+	nodeCPU, err := startCPU(self, memberPID)
+	if err != nil {
+		return nil, err
+	}
 	t1 := time.Now()
 	for w := 0; w < throughputStreams; w++ {
 		wg.Add(1)
@@ -75,26 +106,44 @@ func (b *bencher) throughput(ctx context.Context, a *node.Node, to string, raw t
 	}
 	wg.Wait()
 	if err, _ := firstErr.Load().(error); err != nil {
-		return row{}, err
+		return nil, err
 	}
 	if left := a.Flush(ctx, 120*time.Second); left > 0 {
-		return row{}, fmt.Errorf("throughput: %d deliveries still queued after 120 s", left)
+		return nil, fmt.Errorf("throughput: %d deliveries still queued after 120 s", left)
 	}
 	nodeDur := time.Since(t1)
+	nodeTicks, _, err := nodeCPU.stop()
+	if err != nil {
+		return nil, err
+	}
 	for _, id := range ids {
 		ds, err := a.Deliveries(id)
 		if err != nil {
-			return row{}, err
+			return nil, err
 		}
 		for _, d := range ds {
 			if d.Status != node.Delivered {
-				return row{}, fmt.Errorf("throughput: delivery of %s to %s: %s %s", id, d.Peer, d.Status, d.Reason)
+				return nil, fmt.Errorf("throughput: delivery of %s to %s: %s %s", id, d.Peer, d.Status, d.Reason)
 			}
 		}
 	}
 	rawRate, nodeRate := float64(n)/rawDur.Seconds(), float64(n)/nodeDur.Seconds()
-	return row{Metric: fmt.Sprintf("throughput, %d direct msgs, %d in flight", n, throughputStreams), Unit: "msg/s",
-		Baseline: rawRate, Node: nodeRate, Ratio: nodeRate / rawRate, Target: ">= 0.50x raw"}, nil
+	cpuRow := func(metric string, base, got int64) row {
+		r := row{Metric: metric, Unit: "us", Baseline: usPer(base, n), Node: usPer(got, n), Target: "report"}
+		if base > 0 {
+			r.Ratio = float64(got) / float64(base)
+		}
+		return r
+	}
+	return []row{
+		{Metric: fmt.Sprintf("throughput, %d direct msgs, %d in flight", n, throughputStreams), Unit: "msg/s",
+			Baseline: rawRate, Node: nodeRate, Ratio: nodeRate / rawRate, Target: ">= 0.50x raw"},
+		{Metric: "throughput (vs JetStream synced publish)", Unit: "msg/s",
+			Baseline: jsRate, Node: nodeRate, Ratio: nodeRate / jsRate, Target: ">= 1.5x JetStream"},
+		cpuRow("CPU/msg, sender (vs raw client)", rawTicks[0], nodeTicks[0]),
+		cpuRow("CPU/msg, receiver (vs raw server)", rawTicks[1], nodeTicks[1]),
+		cpuRow("CPU/msg, receiver (vs JetStream server)", jsTicks[1], nodeTicks[1]),
+	}, nil
 }
 
 // fanOutBig measures fan-out to o.fanBig members, each a `swarm serve`

@@ -70,6 +70,8 @@ func TestWriteRows(t *testing.T) {
 		{Metric: "throughput", Unit: "msg/s", Baseline: 20000, Node: 12000.4, Ratio: 0.6, Target: ">= 0.50x raw"},
 		{Metric: "idle daemon RSS (vs raw server)", Unit: "MB", Baseline: 10.04, Node: 20.06, Ratio: 1.998, Target: "node <= 30 MB"},
 		{Metric: "20-swarm: all list a new member after", Unit: "ms", Node: 12.5, Target: "report"},
+		{Metric: "idle CPU, no swarms", Unit: unitCPU, Node: 0.05, Target: "<= 0.05%"},
+		{Metric: "CPU per message, receiver", Unit: "us", Baseline: 40, Node: 120, Ratio: 3, Target: "report"},
 	}
 	var out bytes.Buffer
 	if err := writeRows(&out, rows, false); err != nil {
@@ -80,7 +82,9 @@ func TestWriteRows(t *testing.T) {
 		"direct message p50 (vs raw POST)                   0.250 ms       0.500 ms    2.00x  <= 2.0x\n" +
 		"throughput                                      20000 msg/s    12000 msg/s    0.60x  >= 0.50x raw\n" +
 		"idle daemon RSS (vs raw server)                     10.0 MB        20.1 MB    2.00x  node <= 30 MB\n" +
-		"20-swarm: all list a new member after                     -      12.500 ms        -  report\n"
+		"20-swarm: all list a new member after                     -      12.500 ms        -  report\n" +
+		"idle CPU, no swarms                                 0.000 %        0.050 %        -  <= 0.05%\n" +
+		"CPU per message, receiver                             40 us         120 us    3.00x  report\n"
 	if out.String() != want {
 		t.Errorf("table:\n%s\nwant:\n%s", out.String(), want)
 	}

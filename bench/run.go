@@ -36,6 +36,14 @@ func (b *bencher) run(ctx context.Context, o sizes) ([]row, error) {
 	}
 	rawPost := func(p transport.Peer) error { return rawPOST(ctx, client, p, body) }
 
+	// The second baseline: JetStream, a synced publish acked by a broker
+	// process (one durable hop where the node makes two).
+	js, err := b.jetStreamPeer(ctx, len(body))
+	if err != nil {
+		return nil, err
+	}
+	defer js.close()
+
 	// An idle daemon that never receives anything: the RSS target.
 	idleHome, err := b.nodeHome("idle")
 	if err != nil {
@@ -104,22 +112,30 @@ func (b *bencher) run(ctx context.Context, o sizes) ([]row, error) {
 		if err := rawPost(raws[0]); err != nil {
 			return nil, err
 		}
+		if _, err := js.publish(); err != nil {
+			return nil, err
+		}
 		if err := send(members[0]); err != nil {
 			return nil, err
 		}
 	}
-	fmt.Fprintf(b.stderr, "bench: round trips x%d (interleaved)\n", o.n)
-	raw, direct := make([]time.Duration, 0, o.n), make([]time.Duration, 0, o.n)
+	fmt.Fprintf(b.stderr, "bench: round trips x%d (raw, JetStream, node interleaved)\n", o.n)
+	raw, jsDs, direct := make([]time.Duration, 0, o.n), make([]time.Duration, 0, o.n), make([]time.Duration, 0, o.n)
 	for i := 0; i < o.n; i++ {
 		t0 := time.Now()
 		if err := rawPost(raws[0]); err != nil {
 			return nil, err
 		}
 		t1 := time.Now()
+		jd, err := js.publish()
+		if err != nil {
+			return nil, err
+		}
+		t2 := time.Now()
 		if err := send(members[0]); err != nil {
 			return nil, err
 		}
-		raw, direct = append(raw, t1.Sub(t0)), append(direct, time.Since(t1))
+		raw, jsDs, direct = append(raw, t1.Sub(t0)), append(jsDs, jd), append(direct, time.Since(t2))
 	}
 	fmt.Fprintf(b.stderr, "bench: fan-out to %d x%d\n", o.fanout, o.fanN)
 	rawFan, nodeFan := make([]time.Duration, 0, o.fanN), make([]time.Duration, 0, o.fanN)
@@ -144,7 +160,7 @@ func (b *bencher) run(ctx context.Context, o sizes) ([]row, error) {
 		}
 		rawFan, nodeFan = append(rawFan, t1.Sub(t0)), append(nodeFan, time.Since(t1))
 	}
-	tput, err := b.throughput(ctx, a, members[0], raws[0], client, body, o.tput)
+	tput, err := b.throughput(ctx, a, members[0], memberPIDs[0], raws[0], rawPID, js, client, body, o.tput)
 	if err != nil {
 		return nil, err
 	}
@@ -169,14 +185,29 @@ func (b *bencher) run(ctx context.Context, o sizes) ([]row, error) {
 	if err := sleepCtx(ctx, max(3*time.Second, o.idleFor-time.Since(peersReady))); err != nil {
 		return nil, err
 	}
+	// Nothing is sent from here on: count idle processes' CPU, all over
+	// the same window, beside the raw server's.
+	fmt.Fprintf(b.stderr, "bench: idle CPU over %s\n", o.idleCPU)
+	live := memberPIDs[min(1, len(memberPIDs)-1)]
+	idle, err := idleCPU(ctx, o.idleCPU, rawPID, []idleProc{
+		{metric: "idle CPU, no swarms (vs raw server)", target: "<= 0.05%", pid: idlePID},
+		{metric: fmt.Sprintf("idle CPU, swarm of %d live peers", o.fanout), target: "<= 0.2%", pid: live},
+		{metric: fmt.Sprintf("idle CPU, %d-member swarm, %d offline", o.idlePeers, o.idlePeers-1), target: "report", pid: peersPID},
+	})
+	if err != nil {
+		return nil, err
+	}
 	rows := []row{
 		quantileRow("direct message p50 (vs raw POST)", raw, direct, 0.50, "<= 2.0x"),
 		quantileRow("direct message p99 (vs raw POST)", raw, direct, 0.99, "<= 3.0x"),
+		quantileRow("direct message p50 (vs JetStream publish)", jsDs, direct, 0.50, "<= 1.5x"),
+		quantileRow("direct message p99 (vs JetStream publish)", jsDs, direct, 0.99, "report"),
+		quantileRow("JetStream synced publish p50 (vs raw POST)", raw, jsDs, 0.50, "report (baseline)"),
 		quantileRow(fmt.Sprintf("fan-out to %d p50 (vs raw fan-out)", o.fanout), rawFan, nodeFan, 0.50, "<= 1.5x"),
 		quantileRow(fmt.Sprintf("fan-out to %d p99 (vs raw fan-out)", o.fanout), rawFan, nodeFan, 0.99, ""),
 	}
 	rows = append(rows, big...)
-	rows = append(rows, tput)
+	rows = append(rows, tput...)
 	rows = append(rows, faces...)
 	rows = append(rows, ready)
 	rawRSS, err1 := rssMB(rawPID)
@@ -192,6 +223,7 @@ func (b *bencher) run(ctx context.Context, o sizes) ([]row, error) {
 	} else {
 		return nil, fmt.Errorf("reading RSS: %w", errors.Join(err1, err2, err3, err4))
 	}
+	rows = append(rows, idle...)
 	if o.s100 > 0 {
 		s100, err := b.swarm100(ctx, o.s100, o.s100N)
 		if err != nil {

@@ -52,7 +52,7 @@ func (n *Node) SentMessage(id string) (wire.Message, error) {
 	if err := n.st.View(func(tx *store.Tx) error { return tx.Get(store.Key("m", id), &sm) }); err != nil {
 		return wire.Message{}, fmt.Errorf("sent message %s: %w", id, err)
 	}
-	return sm.Msg, nil
+	return sm.message()
 }
 
 // Key is this node's signing key, as members know it (an extension

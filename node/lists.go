@@ -59,7 +59,10 @@ func (n *Node) Sent(a SentArgs) ([]SentMessage, error) {
 			if err := dec(&sm); err != nil {
 				return false, err
 			}
-			m := sm.Msg
+			m, err := sm.message()
+			if err != nil {
+				return false, err
+			}
 			if swarmID != "" && m.Swarm != swarmID {
 				return true, nil
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"strings"
 	"sync"
@@ -39,10 +40,21 @@ type outItem struct {
 }
 
 // sentMessage is a message this node sent (m/<id>): the exact envelope,
-// which the outbox sends to every recipient.
+// which the outbox sends to every recipient. (Records written before
+// issue #17 also hold the decoded message as "msg"; nothing read it, and
+// encoding it again cost every send a JSON encoding and 1 KB more to sync.)
 type sentMessage struct {
-	Env wire.Signed  `json:"env"`
-	Msg wire.Message `json:"msg"`
+	Env wire.Signed `json:"env"`
+}
+
+// message decodes the message this node signed (its own payload, so no
+// window check: a sent message may have expired since).
+func (sm sentMessage) message() (wire.Message, error) {
+	var m wire.Message
+	if err := json.Unmarshal(sm.Env.Payload, &m); err != nil {
+		return wire.Message{}, fmt.Errorf("a sent message's envelope: %w", err)
+	}
+	return m, nil
 }
 
 // sendSpec is what a caller asks to send.
@@ -116,7 +128,25 @@ type outbox struct {
 }
 
 func newOutbox(n *Node) *outbox {
-	return &outbox{n: n, senders: map[string]*peerSender{}, seq: map[string]uint64{}, changed: newBroadcaster()}
+	o := &outbox{n: n, senders: map[string]*peerSender{}, seq: map[string]uint64{}, changed: newBroadcaster()}
+	n.pres.onHeard = o.heard
+	return o
+}
+
+// heard wakes the senders to a peer (by key, in every swarm) that was
+// silent and was just heard from: they retry at once, not at the end of
+// their backoff.
+func (o *outbox) heard(key string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for id, s := range o.senders {
+		if _, k, err := wire.SplitKeyHint(id); err == nil && k == key {
+			select {
+			case s.live <- struct{}{}:
+			default:
+			}
+		}
+	}
 }
 
 func (o *outbox) nextSeq(swarm, to string) uint64 {
@@ -134,7 +164,7 @@ func (o *outbox) nextSeq(swarm, to string) uint64 {
 
 // enqueue stores the message and one outbox entry per recipient ID in tx.
 func (o *outbox) enqueue(tx *store.Tx, env wire.Signed, m *wire.Message, toKey string, recipients []string) error {
-	if err := tx.Put(store.Key("m", m.ID), sentMessage{Env: env, Msg: *m}); err != nil {
+	if err := tx.Put(store.Key("m", m.ID), sentMessage{Env: env}); err != nil {
 		return err
 	}
 	if err := tx.Put(store.Key("n", m.Swarm, o.n.key(), stream(m.Type, toKey)), m.Seq); err != nil {
@@ -189,7 +219,7 @@ func (o *outbox) kickEnv(peers []string, env *queuedEnv, ids ...string) {
 	for _, p := range peers {
 		s, ok := o.senders[p]
 		if !ok {
-			s = &peerSender{o: o, peer: p, wake: make(chan struct{}, 1), queued: map[string]bool{}}
+			s = &peerSender{o: o, peer: p, wake: make(chan struct{}, 1), live: make(chan struct{}, 1), queued: map[string]bool{}}
 			o.senders[p] = s
 			o.n.loop(s.run)
 		}
@@ -218,6 +248,7 @@ type peerSender struct {
 	o    *outbox
 	peer string
 	wake chan struct{}
+	live chan struct{} // the peer, silent, was heard from: retry now
 
 	mu     sync.Mutex
 	err    string
@@ -319,7 +350,14 @@ func (p *peerSender) run() {
 			continue
 		}
 		fails++
-		if !p.sleep(backoff(fails, n.cfg.RetryMin.or(250*time.Millisecond), n.cfg.RetryMax.or(30*time.Second))) {
+		d := backoff(fails, n.cfg.RetryMin.or(250*time.Millisecond), n.cfg.RetryMax.or(30*time.Second))
+		// A peer that misses heartbeats is offline: retry it when it is
+		// heard from, or with its next heartbeat, not every RetryMax (each
+		// attempt is a QUIC handshake that times out).
+		if _, key, err := wire.SplitKeyHint(p.peer); err == nil {
+			d = max(d, n.pres.silentUntil(key).Sub(n.now()))
+		}
+		if !p.sleep(d) {
 			return
 		}
 	}
@@ -344,6 +382,8 @@ func (p *peerSender) sleep(d time.Duration) bool {
 	case <-p.o.n.ctx.Done():
 		return false
 	case <-t.C:
+		return true
+	case <-p.live:
 		return true
 	}
 }

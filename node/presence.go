@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"sort"
 	"sync"
@@ -40,14 +41,76 @@ type presenceBook struct {
 	peers  map[string]seen
 	addrs  map[string]string
 	nonces map[string]time.Time // nonce -> when it may be forgotten
+	// silent holds the peers whose heartbeats went unanswered, by key:
+	// they are pinged less and less often until they are heard from.
+	silent map[string]silence
+	// pingedBy is when each peer's last heartbeat reached this node: the
+	// exchange told both sides each other's presence, so this node skips
+	// its own heartbeat to that peer for a period (one exchange per pair
+	// and period, not two).
+	pingedBy map[string]time.Time
+	// onHeard is told when a silent peer is heard from again (the outbox
+	// then retries it at once); called without mu held.
+	onHeard func(key string)
+
+	selfMu sync.Mutex    // orders writes of self with the store's
+	self   *selfPresence // this agent's, once read from the store
 }
+
+// silence is a peer's run of unanswered heartbeats.
+type silence struct {
+	misses int
+	next   time.Time // no heartbeat before this
+}
+
+// liveMisses is how many heartbeats a peer may miss before it is pinged
+// less often: as many as make it "offline" (get).
+const liveMisses = 3
+
+// maxSilentEvery bounds the wait between heartbeats to a silent peer, in
+// heartbeat periods (15 s: 4 minutes). A peer that comes back is heard
+// from sooner: its own heartbeat reaches this node, which then pings it
+// at the next beat.
+const maxSilentEvery = 16
 
 // maxNonces bounds the remembered nonces; only verified members add them,
 // and each lives at most twice the clock-skew window.
 const maxNonces = 1 << 16
 
 func newPresenceBook() *presenceBook {
-	return &presenceBook{peers: map[string]seen{}, addrs: map[string]string{}, nonces: map[string]time.Time{}}
+	return &presenceBook{peers: map[string]seen{}, addrs: map[string]string{}, nonces: map[string]time.Time{},
+		silent: map[string]silence{}, pingedBy: map[string]time.Time{}}
+}
+
+// due reports whether the peer with key gets a heartbeat at now: not
+// while it is silent and waiting, nor within a period hb of its own
+// heartbeat reaching this node.
+func (b *presenceBook) due(key string, now time.Time, hb time.Duration) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if at, ok := b.pingedBy[key]; ok && now.Sub(at) < hb {
+		return false
+	}
+	return !now.Before(b.silent[key].next)
+}
+
+// beaten records a heartbeat's outcome. A peer that missed liveMisses in a
+// row waits twice as long for each further one, up to maxSilentEvery
+// periods: an offline peer costs this node a dial now and then, not every
+// period (each dial to an absent peer is a QUIC handshake that times out).
+func (b *presenceBook) beaten(key string, answered bool, now time.Time, hb time.Duration) {
+	if answered {
+		b.heard(key)
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s := b.silent[key]
+	s.misses++
+	if s.misses >= liveMisses {
+		s.next = now.Add(hb * time.Duration(min(1<<(s.misses-liveMisses+1), maxSilentEvery)))
+	}
+	b.silent[key] = s
 }
 
 // fresh records a presence nonce and reports whether it is new. When the
@@ -72,19 +135,45 @@ func (b *presenceBook) fresh(nonce string, now time.Time, keep time.Duration) bo
 	return true
 }
 
-// from notes where a verified request of the agent with key came from.
+// from notes where a verified request of the agent with key came from;
+// a peer heard from is live, and gets heartbeats again.
 func (b *presenceBook) from(key, addr string) {
 	b.mu.Lock()
 	b.addrs[key] = addr
 	b.mu.Unlock()
+	b.heard(key)
 }
 
+// heard marks the peer with key live; if it was silent, onHeard learns.
+func (b *presenceBook) heard(key string) {
+	b.mu.Lock()
+	_, was := b.silent[key]
+	delete(b.silent, key)
+	f := b.onHeard
+	b.mu.Unlock()
+	if was && f != nil {
+		f(key)
+	}
+}
+
+// silentUntil is when the next heartbeat goes to a peer that has missed
+// liveMisses or more in a row (zero for a live one): the outbox retries a
+// silent peer no more often than that.
+func (b *presenceBook) silentUntil(key string) time.Time {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.silent[key].next
+}
+
+// put records a peer's presence: from the answer to this node's ping
+// (with its round trip), or from the peer's own ping (rtt 0).
 func (b *presenceBook) put(key string, p *wire.Presence, rtt time.Duration, at time.Time) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	old := b.peers[key]
 	if rtt == 0 {
 		rtt = old.rtt
+		b.pingedBy[key] = at
 	}
 	b.peers[key] = seen{state: p.State, status: p.Status, at: at, rtt: rtt}
 }
@@ -114,10 +203,19 @@ type selfPresence struct {
 	Status string `json:"status,omitempty"`
 }
 
+// selfPresence is read from the store once, then kept: every heartbeat
+// carries it.
 func (n *Node) selfPresence() Presence {
-	p := selfPresence{State: "active"}
-	_ = n.st.View(func(tx *store.Tx) error { return tx.Get(store.Key("p", "self"), &p) })
-	return Presence{State: p.State, Status: p.Status}
+	n.pres.selfMu.Lock()
+	defer n.pres.selfMu.Unlock()
+	if n.pres.self == nil {
+		p := selfPresence{State: "active"}
+		if err := n.st.View(func(tx *store.Tx) error { return tx.Get(store.Key("p", "self"), &p) }); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return Presence{State: p.State} // not kept: read again next time
+		}
+		n.pres.self = &p
+	}
+	return Presence{State: n.pres.self.State, Status: n.pres.self.Status}
 }
 
 // SetPresence sets this agent's state and status line; peers learn it at
@@ -129,9 +227,15 @@ func (n *Node) SetPresence(state, status string) (Presence, error) {
 	if err := wire.CleanText("status", status, 200); err != nil {
 		return Presence{}, Userf("%v", err)
 	}
-	if err := n.st.Update(func(tx *store.Tx) error {
+	n.pres.selfMu.Lock()
+	err := n.st.Update(func(tx *store.Tx) error {
 		return tx.Put(store.Key("p", "self"), selfPresence{State: state, Status: status})
-	}); err != nil {
+	})
+	if err == nil {
+		n.pres.self = &selfPresence{State: state, Status: status}
+	}
+	n.pres.selfMu.Unlock()
+	if err != nil {
 		return Presence{}, err
 	}
 	if n.server != nil {
@@ -178,7 +282,8 @@ func (n *Node) peers() []wire.Member {
 	return out
 }
 
-// heartbeatLoop pings each peer once per period (not once per swarm).
+// heartbeatLoop pings each live peer once per period (not once per swarm);
+// silent peers less often (presenceBook.beaten).
 func (n *Node) heartbeatLoop() {
 	t := time.NewTicker(n.heartbeat())
 	defer t.Stop()
@@ -195,13 +300,18 @@ func (n *Node) heartbeatLoop() {
 
 func (n *Node) beat() {
 	var wg sync.WaitGroup
+	now := n.now()
 	for _, m := range n.peers() {
+		if !n.pres.due(m.Key, now, n.heartbeat()) {
+			continue
+		}
 		wg.Add(1)
 		go func(m wire.Member) {
 			defer wg.Done()
 			ctx, cancel := context.WithTimeout(n.ctx, n.heartbeat())
 			defer cancel()
-			_, _ = n.ping(ctx, m)
+			_, err := n.ping(ctx, m)
+			n.pres.beaten(m.Key, err == nil, n.now(), n.heartbeat())
 		}(m)
 	}
 	wg.Wait()

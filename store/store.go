@@ -47,7 +47,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -68,15 +71,28 @@ var (
 
 // Store wraps a badger database.
 type Store struct {
+	// db is replaced when the store changes mode (see "Quiet when idle"):
+	// every call holds mu's read lock while it uses db, the change holds
+	// the write lock.
 	db      *badger.DB
 	log     zerolog.Logger
-	mu      sync.RWMutex // guards closed against in-flight calls
+	mu      sync.RWMutex // guards closed, db, busy and broken against in-flight calls
 	closed  bool
 	stop    chan struct{}
-	done    chan struct{}
+	wg      sync.WaitGroup // background loops
 	dir     string
 	minFree int64
 	essFree int64 // the hard floor of essential updates
+
+	// Quiet when idle.
+	bo         badger.Options // the database's options but for its compactors
+	dirLock    *os.File       // held from Open to Close, across reopens
+	quietAfter time.Duration  // <= 0: always busy (in memory)
+	busy       bool           // badger's compactors run
+	broken     error          // a reopen failed: every call returns it
+	lastWrite  atomic.Int64   // UnixNano of the last commit
+	lastCheck  atomic.Int64   // UnixNano of the last look at L0 while quiet
+	switching  atomic.Bool    // a change of mode is under way
 
 	// Group commit: concurrent durable updates share one sync.
 	smu       sync.Mutex
@@ -98,7 +114,41 @@ type Options struct {
 	// (UpdateEssential) are refused; 0 means DefaultEssentialFree. It is
 	// never above MinFree.
 	EssentialFree int64
+	// QuietAfter is how long the store goes without a commit before it
+	// stops badger's compactors; 0 means DefaultQuietAfter, negative keeps
+	// them running.
+	QuietAfter time.Duration
 }
+
+// Quiet when idle. badger's compactors poll every 50 ms whether there is
+// work, for as long as the database is open: on an idle daemon that was
+// all of its CPU (0.4-0.6% of a core; none with them off; issue #17).
+// badger has no option to slow them and no call to stop them, so the
+// store runs in two modes and reopens the database to change:
+//
+//   - busy: two compactors. The store opens busy, and becomes busy again
+//     as soon as level 0 holds a table (a memtable was flushed: 4 MB of
+//     writes since the last compaction), which it looks at after a commit,
+//     at most every l0CheckEvery; badger would stall writes at 8 tables.
+//   - quiet: no compactors. It goes quiet after QuietAfter without a
+//     commit, once level 0 is empty and no level is over its target.
+//     Writes work as ever, into the memtable.
+//
+// A change closes the database (which flushes the memtable and compacts
+// level 0) and opens it again, under mu's write lock: calls wait for it
+// (tens of milliseconds; it happens once per burst of writes). The
+// store's lock (a flock on STORE.LOCK in the data directory) is held
+// across reopens, so no other process can take the store between.
+
+// DefaultQuietAfter is how long a store waits without commits before it
+// stops the compactors.
+const DefaultQuietAfter = 30 * time.Second
+
+// busyCompactors is the compactors of a busy store (badger's minimum).
+const busyCompactors = 2
+
+// l0CheckEvery bounds how often a quiet store looks at level 0.
+const l0CheckEvery = 100 * time.Millisecond
 
 // DefaultEssentialFree is the hard floor: below it nothing is written.
 // It covers a memtable flush and a margin for the small writes essential
@@ -131,7 +181,7 @@ func Open(dir string, o Options, log zerolog.Logger) (*Store, error) {
 		WithNumLevelZeroTablesStall(8).
 		WithValueLogFileSize(16 << 20).
 		WithValueThreshold(4 << 10).
-		WithNumCompactors(2).
+		WithNumCompactors(busyCompactors).
 		WithNumGoroutines(2).
 		WithCompactL0OnClose(true).
 		WithMetricsEnabled(false).
@@ -144,14 +194,30 @@ func Open(dir string, o Options, log zerolog.Logger) (*Store, error) {
 		WithCompression(options.None).
 		WithBlockCacheSize(0).
 		WithBaseTableSize(256 << 10)
+	quiet := o.QuietAfter
+	if quiet == 0 {
+		quiet = DefaultQuietAfter
+	}
+	var lock *os.File
 	if o.InMemory {
 		bo = bo.WithInMemory(true).WithDir("").WithValueDir("")
+		quiet = -1 // reopening would lose it all
+	} else {
+		var err error
+		if lock, err = lockDir(dir); err != nil {
+			return nil, fmt.Errorf("open store %s: %w", dir, err)
+		}
 	}
 	db, err := badger.Open(bo)
 	if err != nil {
+		if lock != nil {
+			lock.Close()
+		}
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	}
-	s := &Store{db: db, log: log, stop: make(chan struct{}), done: make(chan struct{}), dir: dir, minFree: o.MinFree}
+	s := &Store{db: db, log: log, stop: make(chan struct{}), dir: dir, minFree: o.MinFree,
+		bo: bo, dirLock: lock, quietAfter: quiet, busy: true}
+	s.lastWrite.Store(time.Now().UnixNano())
 	s.scond = sync.NewCond(&s.smu)
 	if s.minFree == 0 {
 		s.minFree = DefaultMinFree
@@ -170,12 +236,39 @@ func Open(dir string, o Options, log zerolog.Logger) (*Store, error) {
 	if gc == 0 {
 		gc = 10 * time.Minute
 	}
+	s.wg.Add(1)
 	go s.gcLoop(gc)
+	if s.quietAfter > 0 {
+		s.wg.Add(1)
+		go s.watchIdle()
+	}
 	return s, nil
 }
 
+// lockFile is the store's own lock in its directory, beside badger's.
+const lockFile = "STORE.LOCK"
+
+// lockDir takes the store's lock: a flock on lockFile, which a reopen
+// does not release (badger's own lock, a flock on the directory, is
+// released by its Close). Its error is worded as badger's, which callers
+// recognise.
+func lockDir(dir string) (*os.File, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(filepath.Join(dir, lockFile), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("Cannot acquire directory lock on %q.  Another process is using this Badger database. error: %w", dir, err)
+	}
+	return f, nil
+}
+
 func (s *Store) gcLoop(every time.Duration) {
-	defer close(s.done)
+	defer s.wg.Done()
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -183,22 +276,128 @@ func (s *Store) gcLoop(every time.Duration) {
 		case <-s.stop:
 			return
 		case <-t.C:
-			for s.db.RunValueLogGC(0.5) == nil {
+			s.mu.RLock()
+			if !s.closed && s.broken == nil {
+				for s.db.RunValueLogGC(0.5) == nil {
+				}
 			}
+			s.mu.RUnlock()
 		}
 	}
+}
+
+// noteWrite runs after each commit, under mu's read lock: a quiet store
+// whose level 0 got a table becomes busy.
+func (s *Store) noteWrite() {
+	now := time.Now().UnixNano()
+	s.lastWrite.Store(now)
+	if s.busy || s.quietAfter <= 0 || now-s.lastCheck.Load() < int64(l0CheckEvery) {
+		return
+	}
+	s.lastCheck.Store(now)
+	if s.db.Levels()[0].NumTables > 0 && s.switching.CompareAndSwap(false, true) {
+		// Added under the read lock: Close (write lock) cannot be waiting
+		// for the loops yet.
+		s.wg.Add(1)
+		go func() { defer s.wg.Done(); s.setMode(true) }()
+	}
+}
+
+// watchIdle runs while the store is busy: it makes it quiet once nothing
+// was committed for quietAfter and the compactors have nothing left to do.
+func (s *Store) watchIdle() {
+	defer s.wg.Done()
+	t := time.NewTicker(s.quietAfter / 2)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+		}
+		if time.Since(time.Unix(0, s.lastWrite.Load())) < s.quietAfter || !s.settled() {
+			continue
+		}
+		if s.switching.CompareAndSwap(false, true) && s.setMode(false) {
+			return // setMode(true) starts the next watcher
+		}
+	}
+}
+
+// settled reports whether badger has no compaction to do.
+func (s *Store) settled() bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed || s.broken != nil {
+		return false
+	}
+	for _, l := range s.db.Levels() {
+		if (l.Level == 0 && l.NumTables > 0) || l.Adjusted >= 1 {
+			return false
+		}
+	}
+	return true
+}
+
+// setMode reopens the database busy or quiet (the caller won switching)
+// and reports whether the store is now in that mode.
+func (s *Store) setMode(busy bool) bool {
+	defer s.switching.Store(false)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || s.broken != nil {
+		return false
+	}
+	if s.busy == busy {
+		return true
+	}
+	t0 := time.Now()
+	if err := s.db.Close(); err != nil {
+		s.log.Warn().Err(err).Msg("store: closing the database to change mode")
+	}
+	compactors := 0
+	if busy {
+		compactors = busyCompactors
+	}
+	db, err := badger.Open(s.bo.WithNumCompactors(compactors))
+	if err != nil {
+		s.broken = fmt.Errorf("store: reopening %s: %w", s.dir, err)
+		s.log.Error().Err(err).Str("dir", s.dir).Msg("store: could not reopen the database; the node must be restarted")
+		return false
+	}
+	s.db, s.busy = db, busy
+	if busy {
+		s.wg.Add(1)
+		go s.watchIdle()
+	}
+	s.log.Debug().Bool("busy", busy).Dur("took", time.Since(t0)).Msg("store: compactors switched")
+	return true
+}
+
+// isBusy reports whether badger's compactors run (tests).
+func (s *Store) isBusy() bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.busy
 }
 
 // Close closes the store; a second Close returns nil.
 func (s *Store) Close() error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.closed {
+		s.mu.Unlock()
 		return nil
 	}
 	s.closed = true
 	close(s.stop)
-	<-s.done
+	// No call is in flight (each holds the read lock) and none starts
+	// (closed); the loops end on stop or find closed.
+	s.mu.Unlock()
+	s.wg.Wait()
+	if s.broken != nil {
+		s.unlockDir()
+		return s.broken
+	}
 	// badger's Close flushes memtables and compacts; with the directory
 	// gone or the disk failing it can retry for ever. Bound it: the
 	// process is about to exit, and what was acked was already synced.
@@ -208,10 +407,18 @@ func (s *Store) Close() error {
 	defer t.Stop()
 	select {
 	case err := <-errc:
+		s.unlockDir()
 		return err
 	case <-t.C:
 		s.log.Error().Dur("after", closeTimeout).Str("dir", s.dir).Msg("store close did not finish; giving up (is the data directory still there?)")
 		return ErrCloseTimeout
+	}
+}
+
+// unlockDir releases the directory lock (closing the file drops the flock).
+func (s *Store) unlockDir() {
+	if s.dirLock != nil {
+		s.dirLock.Close()
 	}
 }
 
@@ -260,6 +467,9 @@ func (s *Store) update(fn func(*Tx) error, durable bool, committed func(), essen
 	if s.closed {
 		return ErrClosed
 	}
+	if s.broken != nil {
+		return s.broken
+	}
 	reserve := s.minFree
 	if essential {
 		reserve = s.essFree
@@ -275,6 +485,7 @@ func (s *Store) update(fn func(*Tx) error, durable bool, committed func(), essen
 		if err != nil {
 			return err
 		}
+		s.noteWrite()
 		if committed != nil {
 			committed()
 		}
@@ -335,6 +546,9 @@ func (s *Store) View(fn func(*Tx) error) error {
 	defer s.mu.RUnlock()
 	if s.closed {
 		return ErrClosed
+	}
+	if s.broken != nil {
+		return s.broken
 	}
 	return s.db.View(func(t *badger.Txn) error { return fn(&Tx{t: t}) })
 }
