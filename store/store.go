@@ -93,6 +93,7 @@ type Store struct {
 	lastWrite  atomic.Int64   // UnixNano of the last commit
 	lastCheck  atomic.Int64   // UnixNano of the last look at L0 while quiet
 	switching  atomic.Bool    // a change of mode is under way
+	followUp   atomic.Bool    // a look at L0 is due after the last writes
 
 	// Group commit: concurrent durable updates share one sync.
 	smu       sync.Mutex
@@ -300,6 +301,24 @@ func (s *Store) noteWrite() {
 		// for the loops yet.
 		s.wg.Add(1)
 		go func() { defer s.wg.Done(); s.setMode(true) }()
+		return
+	}
+	// badger flushes a full memtable in the background, after the commit
+	// that filled it: look once more when the writes have had time to
+	// land, or a burst that ends with the flush leaves level 0 waiting
+	// for the next write. One timer per second of writing; none when idle.
+	if s.followUp.CompareAndSwap(false, true) {
+		time.AfterFunc(time.Second, func() { s.followUp.Store(false); s.checkL0() })
+	}
+}
+
+// checkL0 makes a quiet store busy when level 0 holds a table.
+func (s *Store) checkL0() {
+	s.mu.RLock()
+	full := !s.closed && s.broken == nil && !s.busy && s.db.Levels()[0].NumTables > 0
+	s.mu.RUnlock()
+	if full && s.switching.CompareAndSwap(false, true) {
+		s.setMode(true)
 	}
 }
 
