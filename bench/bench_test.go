@@ -85,6 +85,30 @@ func TestBenchRuns(t *testing.T) {
 	}
 }
 
+// TestBenchWithoutJetStream: where the JetStream baseline cannot run (an
+// installed binary with no source tree), the bench says so and prints
+// every other row.
+func TestBenchWithoutJetStream(t *testing.T) {
+	benchBinary(t)
+	t.Setenv("TMPDIR", t.TempDir())
+	t.Setenv(JetStreamBinEnv, filepath.Join(t.TempDir(), "no-such-jetstream"))
+	var out, errb bytes.Buffer
+	if err := Run(context.Background(), Options{Quick: true}, &out, &errb); err != nil {
+		t.Fatalf("bench: %v\n%s", err, errb.String())
+	}
+	if !strings.Contains(errb.String(), "no JetStream baseline") {
+		t.Errorf("the bench did not say the JetStream rows are left out:\n%s", errb.String())
+	}
+	if strings.Contains(out.String(), "JetStream") {
+		t.Errorf("JetStream rows without JetStream:\n%s", out.String())
+	}
+	for _, row := range []string{"direct message p50 (vs raw POST)", "throughput, 300 direct msgs", "CPU/msg, receiver (vs raw server)", "idle CPU, no swarms"} {
+		if !strings.Contains(out.String(), row) {
+			t.Errorf("no %q row in:\n%s", row, out.String())
+		}
+	}
+}
+
 // TestBenchLoad: `swarm bench --load`, small, delivers every message
 // exactly once to every other daemon, and stops its daemons.
 func TestBenchLoad(t *testing.T) {

@@ -64,17 +64,19 @@ func (b *bencher) throughput(ctx context.Context, a *node.Node, to string, membe
 		return nil, err
 	}
 
-	jsCPU, err := startCPU(js.clientPID, js.serverPID)
-	if err != nil {
-		return nil, err
-	}
-	jsRate, err := js.rate(n, throughputStreams)
-	if err != nil {
-		return nil, err
-	}
-	jsTicks, _, err := jsCPU.stop()
-	if err != nil {
-		return nil, err
+	var jsRate float64
+	var jsTicks []int64
+	if js != nil {
+		jsCPU, err := startCPU(js.clientPID, js.serverPID)
+		if err != nil {
+			return nil, err
+		}
+		if jsRate, err = js.rate(n, throughputStreams); err != nil {
+			return nil, err
+		}
+		if jsTicks, _, err = jsCPU.stop(); err != nil {
+			return nil, err
+		}
 	}
 
 	// The node side gets the same concurrency as the raw side: 64
@@ -135,15 +137,21 @@ func (b *bencher) throughput(ctx context.Context, a *node.Node, to string, membe
 		}
 		return r
 	}
-	return []row{
+	rows := []row{
 		{Metric: fmt.Sprintf("throughput, %d direct msgs, %d in flight", n, throughputStreams), Unit: "msg/s",
 			Baseline: rawRate, Node: nodeRate, Ratio: nodeRate / rawRate, Target: ">= 0.50x raw"},
-		{Metric: "throughput (vs JetStream synced publish)", Unit: "msg/s",
-			Baseline: jsRate, Node: nodeRate, Ratio: nodeRate / jsRate, Target: ">= 1.5x JetStream"},
+	}
+	if js != nil {
+		rows = append(rows, row{Metric: "throughput (vs JetStream synced publish)", Unit: "msg/s",
+			Baseline: jsRate, Node: nodeRate, Ratio: nodeRate / jsRate, Target: ">= 1.5x JetStream"})
+	}
+	rows = append(rows,
 		cpuRow("CPU/msg, sender (vs raw client)", rawTicks[0], nodeTicks[0]),
-		cpuRow("CPU/msg, receiver (vs raw server)", rawTicks[1], nodeTicks[1]),
-		cpuRow("CPU/msg, receiver (vs JetStream server)", jsTicks[1], nodeTicks[1]),
-	}, nil
+		cpuRow("CPU/msg, receiver (vs raw server)", rawTicks[1], nodeTicks[1]))
+	if js != nil {
+		rows = append(rows, cpuRow("CPU/msg, receiver (vs JetStream server)", jsTicks[1], nodeTicks[1]))
+	}
+	return rows, nil
 }
 
 // fanOutBig measures fan-out to o.fanBig members, each a `swarm serve`
