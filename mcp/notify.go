@@ -115,35 +115,17 @@ var metaKey = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
 // o.Channel a Claude Code channel notification. It loops on the wait
 // operation, so it works the same on a daemon and in-process.
 func Watch(ctx context.Context, s *server.MCPServer, c Caller, o Options, log zerolog.Logger) {
-	after := ""
-	for ctx.Err() == nil {
-		args := map[string]any{"timeout": "30s"}
-		if after != "" {
-			args["after"] = after
-		}
-		out, err := c.Call(ctx, "wait", args)
-		if err != nil {
-			if ctx.Err() != nil {
-				return
+	ops.Follow(ctx, c.Call, "", 30*time.Second, log.With().Str("component", "mcp").Logger(), func(msgs []json.RawMessage) bool {
+		for _, raw := range msgs {
+			var m node.InboxMessage
+			if err := json.Unmarshal(raw, &m); err != nil {
+				log.Error().Err(err).Msg("mcp: bad wait result")
+				continue
 			}
-			log.Warn().Err(err).Msg("mcp: waiting for messages failed; retrying")
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(time.Second):
-			}
-			continue
-		}
-		var msgs []node.InboxMessage
-		if err := json.Unmarshal(out, &msgs); err != nil {
-			log.Error().Err(err).Msg("mcp: bad wait result")
-			continue
-		}
-		for _, m := range msgs {
-			after = m.ID
 			Notify(s, m, o)
 		}
-	}
+		return true
+	})
 }
 
 // Notify sends the notifications for one new message.

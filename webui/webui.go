@@ -216,38 +216,8 @@ func events(w http.ResponseWriter, r *http.Request, c Caller, log zerolog.Logger
 	w.WriteHeader(200)
 	io.WriteString(w, ": stream open\n\n")
 	fl.Flush()
-	ctx, after := r.Context(), r.URL.Query().Get("after")
-	for ctx.Err() == nil {
-		args := map[string]any{"timeout": "25s"}
-		if after != "" {
-			args["after"] = after
-		}
-		out, err := c.Call(ctx, "wait", args)
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			if node.IsUser(err) && after != "" {
-				after = "" // the message named is gone (deleted): from now
-				continue
-			}
-			log.Warn().Err(err).Msg("ui: waiting for messages failed; retrying")
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(time.Second):
-			}
-			continue
-		}
-		var msgs []json.RawMessage
-		if err := json.Unmarshal(out, &msgs); err != nil {
-			log.Error().Err(err).Msg("ui: bad wait result")
-			return
-		}
+	ops.Follow(r.Context(), c.Call, r.URL.Query().Get("after"), 25*time.Second, log.With().Str("component", "ui").Logger(), func(msgs []json.RawMessage) bool {
 		for _, m := range msgs {
-			var id struct{ ID string }
-			_ = json.Unmarshal(m, &id)
-			after = id.ID
 			// One line of JSON: encoding/json escapes line breaks, so a
 			// body cannot end the event or forge another.
 			fmt.Fprintf(w, "event: message\ndata: %s\n\n", compact(m))
@@ -256,7 +226,8 @@ func events(w http.ResponseWriter, r *http.Request, c Caller, log zerolog.Logger
 			io.WriteString(w, ": idle\n\n")
 		}
 		fl.Flush()
-	}
+		return true
+	})
 }
 
 func compact(m json.RawMessage) []byte {
