@@ -31,15 +31,18 @@ func (s *Store) Space() (Space, error) {
 }
 
 // Writable says whether the store takes writes now, without writing: it
-// is open, its directory is there, and the last durable sync succeeded.
+// is open (and did not fail to reopen), its directory is there, and the
+// last durable sync succeeded.
 // A probe that wrote would wear the disk and grow the log on every call.
 // The free-space reserve is Space's business.
 func (s *Store) Writable() error {
 	s.mu.RLock()
-	closed := s.closed
-	s.mu.RUnlock()
-	if closed || s.db.IsClosed() {
+	defer s.mu.RUnlock()
+	if s.closed || s.db.IsClosed() {
 		return ErrClosed
+	}
+	if s.broken != nil {
+		return s.broken
 	}
 	if s.dir != "" {
 		var st syscall.Statfs_t
