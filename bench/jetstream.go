@@ -94,7 +94,7 @@ func (b *bencher) jetStreamPeer(ctx context.Context, size int) (*jsPeer, error) 
 	if err != nil {
 		return nil, err
 	}
-	url, err := readLine(srvOut, 15*time.Second)
+	url, err := readLine(bufio.NewReader(srvOut), 15*time.Second)
 	if err != nil {
 		return nil, fmt.Errorf("JetStream server did not start: %w", err)
 	}
@@ -103,7 +103,7 @@ func (b *bencher) jetStreamPeer(ctx context.Context, size int) (*jsPeer, error) 
 		return nil, err
 	}
 	p := &jsPeer{serverPID: srv.Process.Pid, clientPID: cl.Process.Pid, in: in, out: bufio.NewReader(clOut)}
-	if line, err := p.readLine(15 * time.Second); err != nil || line != "ready" {
+	if line, err := readLine(p.out, 15*time.Second); err != nil || line != "ready" {
 		return nil, fmt.Errorf("JetStream client did not start: %q %v", line, err)
 	}
 	return p, nil
@@ -132,30 +132,12 @@ func (b *bencher) startWithPipes(bin string, args ...string) (*exec.Cmd, io.Writ
 	return cmd, in, out, nil
 }
 
-func (p *jsPeer) readLine(d time.Duration) (string, error) {
-	type res struct {
-		s   string
-		err error
-	}
-	ch := make(chan res, 1)
-	go func() {
-		s, err := p.out.ReadString('\n')
-		ch <- res{strings.TrimSpace(s), err}
-	}()
-	select {
-	case r := <-ch:
-		return r.s, r.err
-	case <-time.After(d):
-		return "", fmt.Errorf("no answer within %s", d)
-	}
-}
-
 // ask sends one command and returns the value of its "ok" answer.
 func (p *jsPeer) ask(cmd string, wait time.Duration) (float64, error) {
 	if _, err := io.WriteString(p.in, cmd+"\n"); err != nil {
 		return 0, err
 	}
-	line, err := p.readLine(wait)
+	line, err := readLine(p.out, wait)
 	if err != nil {
 		return 0, err
 	}

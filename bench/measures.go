@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"os"
@@ -353,7 +354,7 @@ func (b *bencher) readyTime(ctx context.Context, runs int) (row, error) {
 		if err != nil {
 			return row{}, err
 		}
-		if _, err := readLine(out, 15*time.Second); err != nil {
+		if _, err := readLine(bufio.NewReader(out), 15*time.Second); err != nil {
 			b.stop(cmd)
 			return row{}, fmt.Errorf("raw peer did not start: %w", err)
 		}

@@ -95,22 +95,23 @@ func (b *bencher) rawPeerCmd() (transport.Peer, *exec.Cmd, error) {
 	if err != nil {
 		return transport.Peer{}, nil, err
 	}
-	line, err := readLine(out, 15*time.Second)
+	line, err := readLine(bufio.NewReader(out), 15*time.Second)
 	if err != nil {
 		return transport.Peer{}, nil, fmt.Errorf("raw peer did not start: %w", err)
 	}
 	return transport.Peer{Addr: line, Pin: pin}, cmd, nil
 }
 
-// readLine reads the first line of r, waiting at most d.
-func readLine(r io.Reader, d time.Duration) (string, error) {
+// readLine reads the next line of r, waiting at most d. r is kept by the
+// caller across lines (a fresh bufio.Reader would drop what it buffered).
+func readLine(r *bufio.Reader, d time.Duration) (string, error) {
 	type res struct {
 		s   string
 		err error
 	}
 	ch := make(chan res, 1)
 	go func() {
-		s, err := bufio.NewReader(r).ReadString('\n')
+		s, err := r.ReadString('\n')
 		ch <- res{strings.TrimSpace(s), err}
 	}()
 	select {

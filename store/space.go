@@ -23,27 +23,38 @@ func (s *Store) Space() (Space, error) {
 	if s.closed {
 		return Space{}, ErrClosed
 	}
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(s.dir, &st); err != nil {
+	free, err := freeBytes(s.dir)
+	if err != nil {
 		return Space{}, fmt.Errorf("store: free space of the data directory: %w", err)
 	}
-	return Space{Free: int64(st.Bavail) * int64(st.Bsize), Reserve: s.minFree}, nil
+	return Space{Free: free, Reserve: s.minFree}, nil
+}
+
+// freeBytes is the space available to this process on dir's file system.
+func freeBytes(dir string) (int64, error) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return 0, err
+	}
+	return int64(st.Bavail) * int64(st.Bsize), nil
 }
 
 // Writable says whether the store takes writes now, without writing: it
-// is open, its directory is there, and the last durable sync succeeded.
+// is open (and did not fail to reopen), its directory is there, and the
+// last durable sync succeeded.
 // A probe that wrote would wear the disk and grow the log on every call.
 // The free-space reserve is Space's business.
 func (s *Store) Writable() error {
 	s.mu.RLock()
-	closed := s.closed
-	s.mu.RUnlock()
-	if closed || s.db.IsClosed() {
+	defer s.mu.RUnlock()
+	if s.closed || s.db.IsClosed() {
 		return ErrClosed
 	}
+	if s.broken != nil {
+		return s.broken
+	}
 	if s.dir != "" {
-		var st syscall.Statfs_t
-		if err := syscall.Statfs(s.dir, &st); err != nil {
+		if _, err := freeBytes(s.dir); err != nil {
 			return fmt.Errorf("store: data directory: %w", err)
 		}
 	}

@@ -548,11 +548,10 @@ func (s *Store) checkSpace(reserve int64) error {
 	if reserve < 0 {
 		return nil
 	}
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(s.dir, &st); err != nil {
+	free, err := freeBytes(s.dir)
+	if err != nil {
 		return nil // cannot tell: let badger try
 	}
-	free := int64(st.Bavail) * int64(st.Bsize)
 	if free < reserve {
 		return fmt.Errorf("%w: %s has %d MB free, below the %d MB reserve; free some space", ErrLowSpace, s.dir, free>>20, reserve>>20)
 	}

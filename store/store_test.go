@@ -383,3 +383,39 @@ func TestSecondOpenRefused(t *testing.T) {
 	}
 	s3.Close()
 }
+
+// TestWritableAcrossReopens: a health check during changes of mode sees
+// a writable store, never the closed database being replaced.
+func TestWritableAcrossReopens(t *testing.T) {
+	s, err := Open(t.TempDir(), Options{QuietAfter: time.Hour}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	stop := make(chan struct{})
+	errs := make(chan error, 1)
+	go func() {
+		defer close(errs)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if err := s.Writable(); err != nil {
+				errs <- err
+				return
+			}
+		}
+	}()
+	for i := 0; i < 6; i++ {
+		s.switching.Store(true)
+		if !s.setMode(i%2 == 1) {
+			t.Fatalf("change of mode %d failed", i)
+		}
+	}
+	close(stop)
+	if err := <-errs; err != nil {
+		t.Fatalf("Writable during a reopen: %v", err)
+	}
+}

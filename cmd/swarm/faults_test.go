@@ -308,6 +308,39 @@ func within(d, step time.Duration, ok func() (bool, error)) error {
 
 // diffInbox compares counted bodies to the exact expected set: every
 // expected body once, nothing else.
+// settleAndCheck waits up to drain for every outbox to empty, then checks
+// that each process's inbox holds what want says (no loss, no duplicate)
+// and that a and c agree on the swarm's members, of which there are n.
+func settleAndCheck(t *testing.T, ps []*fproc, want map[*fproc][]string, drain time.Duration, a, c *fproc, n int) {
+	t.Helper()
+	if err := within(drain, 200*time.Millisecond, func() (bool, error) {
+		for _, p := range ps {
+			q, err := p.outbox()
+			if err != nil || q != 0 {
+				return false, fmt.Errorf("%s outbox %d (%v)", p.domain, q, err)
+			}
+		}
+		return true, nil
+	}); err != nil {
+		t.Fatalf("outboxes do not drain: %v", err)
+	}
+	time.Sleep(500 * time.Millisecond) // room for a late duplicate to show
+	for _, p := range ps {
+		got, err := p.inboxCounts()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := diffInbox(got, want[p]); err != nil {
+			t.Errorf("%s's inbox: %v", p.domain, err)
+		}
+	}
+	am, _ := a.members()
+	cm, _ := c.members()
+	if strings.Join(am, ",") != strings.Join(cm, ",") || len(am) != n {
+		t.Errorf("a's members %v, c's %v; want %d", am, cm, n)
+	}
+}
+
 func diffInbox(got map[string]int, want []string) error {
 	w := map[string]bool{}
 	var missing, dup, extra []string
@@ -534,32 +567,7 @@ func TestFaultPartitionHeals(t *testing.T) {
 	s = "c to all after the heal"
 	c.must("send", "--swarm", "team", s)
 	want[a], want[b], want[d] = append(want[a], s), append(want[b], s), append(want[d], s)
-	if err := within(20*time.Second, 200*time.Millisecond, func() (bool, error) {
-		for _, p := range ps {
-			q, err := p.outbox()
-			if err != nil || q != 0 {
-				return false, fmt.Errorf("%s outbox %d (%v)", p.domain, q, err)
-			}
-		}
-		return true, nil
-	}); err != nil {
-		t.Fatalf("outboxes do not drain: %v", err)
-	}
-	time.Sleep(500 * time.Millisecond) // room for a late duplicate to show
-	for _, p := range ps {
-		got, err := p.inboxCounts()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := diffInbox(got, want[p]); err != nil {
-			t.Errorf("%s's inbox: %v", p.domain, err)
-		}
-	}
-	am, _ := a.members()
-	cm, _ := c.members()
-	if strings.Join(am, ",") != strings.Join(cm, ",") || len(am) != 4 {
-		t.Errorf("c's members %v, a's %v", cm, am)
-	}
+	settleAndCheck(t, ps, want, 20*time.Second, a, c, 4)
 	t.Logf("partition %v, converged %v after the heal", partition.Round(time.Millisecond), converged.Round(time.Millisecond))
 }
 

@@ -194,31 +194,6 @@ func TestFaultSuccessionPartition(t *testing.T) {
 	}
 	converged := time.Since(healed)
 	send(a, "a.test as a member")
-	if err := within(30*time.Second, 200*time.Millisecond, func() (bool, error) {
-		for _, p := range ps {
-			q, err := p.outbox()
-			if err != nil || q != 0 {
-				return false, fmt.Errorf("%s outbox %d (%v)", p.domain, q, err)
-			}
-		}
-		return true, nil
-	}); err != nil {
-		t.Fatalf("outboxes do not drain: %v", err)
-	}
-	time.Sleep(500 * time.Millisecond) // room for a late duplicate to show
-	for _, p := range ps {
-		got, err := p.inboxCounts()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := diffInbox(got, want[p]); err != nil {
-			t.Errorf("%s's inbox: %v", p.domain, err)
-		}
-	}
-	am, _ := a.members()
-	cm, _ := c.members()
-	if strings.Join(am, ",") != strings.Join(cm, ",") || len(am) != 5 {
-		t.Errorf("a's members %v, c's %v", am, cm)
-	}
+	settleAndCheck(t, ps, want, 30*time.Second, a, c, 5)
 	t.Logf("converged %v after the heal", converged.Round(time.Millisecond))
 }
