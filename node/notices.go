@@ -87,7 +87,7 @@ func (n *Node) noticeLog(swarmID string) {
 		now := n.now()
 		for _, nt := range n.logNotices(st, done) {
 			// Its ID comes from the record: one told before is not told again.
-			if had, err := hasPrefix(tx, store.Key("i", nt.id, "")); err != nil || had {
+			if had, err := toldBefore(tx, nt.id); err != nil || had {
 				if err != nil {
 					return err
 				}
@@ -112,11 +112,24 @@ func (n *Node) noticeLog(swarmID string) {
 	}
 }
 
-// hasPrefix reports whether any key starts with p.
-func hasPrefix(tx *store.Tx, p []byte) (bool, error) {
-	found := false
-	err := tx.Scan(p, nil, func([]byte, func(any) error) (bool, error) { found = true; return false, nil })
-	return found, err
+// toldBefore reports whether the inbox holds this node's own notice with
+// id. Only a local item counts: a peer may choose any UUID for its
+// message, the derived notice ID too, and must not silence the notice by
+// sending it first (DESIGN §2: an ID one member chose shadows nothing).
+func toldBefore(tx *store.Tx, id string) (bool, error) {
+	arr, err := arrivalsOf(tx, id)
+	if err != nil {
+		return false, err
+	}
+	for _, a := range arr {
+		var it InboxItem
+		if err := tx.Get(arrivalKey(a), &it); err == nil && it.Local {
+			return true, nil
+		} else if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return false, err
+		}
+	}
+	return false, nil
 }
 
 // noticeAll runs noticeLog for every swarm: at Open, for what a crash or

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agent-swarm/agent-swarm/node/wire"
 	"github.com/agent-swarm/agent-swarm/store"
 )
 
@@ -239,4 +240,39 @@ func TestLeftNodeIsNoMember(t *testing.T) {
 	if l := must[[]SwarmInfo](t)(a.List()); l[0].IsMaster || l[0].Members != 0 || l[0].Reason != "dissolved" {
 		t.Fatalf("a's list after dissolving: %+v", l)
 	}
+}
+
+// A notice's ID is derived from its record, and a peer may give its own
+// message any UUID: a peer message holding that ID first does not
+// silence the notice.
+func TestMembershipNoticeNotShadowedByPeerID(t *testing.T) {
+	a, b := scNode(t, "a.test"), scNode(t, "b.test")
+	scSwarm(t, a, b)
+	settle(t, a, "joined: b.test")
+	id := lastNotice(t, a).ID
+	must[int](t)(a.Delete(DeleteArgs{IDs: []string{id}}))
+	swarmID := a.swarmID(t, "team")
+
+	// b's message under the notice's ID is in a's inbox, and the notice
+	// pass runs again over b's join.
+	a.recvMu.Lock()
+	arrival := a.arrival + 1
+	err := a.st.Update(func(tx *store.Tx) error {
+		now := a.now()
+		m := wire.Message{V: wire.Version, ID: id, Swarm: swarmID, From: "b.test", To: wire.ToAll, Type: wire.TypeMessage,
+			Created: now.UnixMilli(), Expires: now.Add(time.Hour).UnixMilli(), Body: "first"}
+		if err := a.putInbox(tx, InboxItem{Msg: m, Received: now.UnixMilli(), Arrival: arrival, Key: b.key()}); err != nil {
+			return err
+		}
+		return tx.Put(noticeKey(swarmID), uint64(0))
+	})
+	if err == nil {
+		a.arrival = arrival
+	}
+	a.recvMu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.noticeLog(swarmID)
+	settle(t, a, "joined: b.test")
 }

@@ -40,7 +40,7 @@ type presenceBook struct {
 	mu     sync.Mutex
 	peers  map[string]seen
 	addrs  map[string]string
-	nonces map[string]time.Time // nonce -> when it may be forgotten
+	nonces map[string]map[string]time.Time // by key: nonce -> when it may be forgotten
 	// silent holds the peers whose heartbeats went unanswered, by key:
 	// they are pinged less and less often until they are heard from.
 	silent map[string]silence
@@ -73,12 +73,15 @@ const liveMisses = 3
 // at the next beat.
 const maxSilentEvery = 16
 
-// maxNonces bounds the remembered nonces; only verified members add them,
-// and each lives at most twice the clock-skew window.
-const maxNonces = 1 << 16
+// maxNonces bounds the nonces remembered per key; only verified members
+// add them, and each lives at most twice the clock-skew window. The bound
+// is per key so that one member's flood of pings fills only its own book:
+// a shared book, once full, refused every other member's presence too.
+// Heartbeats take one a period (4 a minute by default).
+const maxNonces = 1 << 10
 
 func newPresenceBook() *presenceBook {
-	return &presenceBook{peers: map[string]seen{}, addrs: map[string]string{}, nonces: map[string]time.Time{},
+	return &presenceBook{peers: map[string]seen{}, addrs: map[string]string{}, nonces: map[string]map[string]time.Time{},
 		silent: map[string]silence{}, pingedBy: map[string]time.Time{}}
 }
 
@@ -113,25 +116,31 @@ func (b *presenceBook) beaten(key string, answered bool, now time.Time, hb time.
 	b.silent[key] = s
 }
 
-// fresh records a presence nonce and reports whether it is new. When the
-// book is full of live nonces it refuses, rather than forget one early.
-func (b *presenceBook) fresh(nonce string, now time.Time, keep time.Duration) bool {
+// fresh records the presence nonce of the agent with key and reports
+// whether it is new. When key's book is full of live nonces it refuses,
+// rather than forget one early.
+func (b *presenceBook) fresh(key, nonce string, now time.Time, keep time.Duration) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if _, seen := b.nonces[nonce]; seen {
+	ns := b.nonces[key]
+	if _, seen := ns[nonce]; seen {
 		return false
 	}
-	if len(b.nonces) >= maxNonces {
-		for k, until := range b.nonces {
+	if ns == nil {
+		ns = map[string]time.Time{}
+		b.nonces[key] = ns
+	}
+	if len(ns) >= maxNonces {
+		for k, until := range ns {
 			if now.After(until) {
-				delete(b.nonces, k)
+				delete(ns, k)
 			}
 		}
-		if len(b.nonces) >= maxNonces {
+		if len(ns) >= maxNonces {
 			return false
 		}
 	}
-	b.nonces[nonce] = now.Add(keep)
+	ns[nonce] = now.Add(keep)
 	return true
 }
 
@@ -413,7 +422,7 @@ func (n *Node) verifyPresence(sg wire.Signed) (*wire.Presence, error) {
 	if !contains(names, p.From) || p.To != n.cfg.Domain {
 		return nil, Userf("presence names the wrong agents")
 	}
-	if !n.pres.fresh(sg.KID+"/"+p.Nonce, n.now(), 2*n.window.Skew) {
+	if !n.pres.fresh(sg.KID, p.Nonce, n.now(), 2*n.window.Skew) {
 		return nil, Userf("presence replayed (nonce already seen)")
 	}
 	return p, nil

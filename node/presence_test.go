@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -106,5 +107,31 @@ func TestSilentPeerRetriedWhenHeard(t *testing.T) {
 	scWait(t, "b receives after coming back", func() bool { return has(t, b2, "back soon?") })
 	if d := time.Since(back); d > 6*time.Second {
 		t.Fatalf("delivered %s after the peer came back: the sender waited out its backoff", d)
+	}
+}
+
+// One member's flood of pings fills only its own nonce book: another
+// member's presence is still taken, and the flooder's again once its
+// nonces leave the window.
+func TestPresenceNoncesBoundedPerKey(t *testing.T) {
+	b := newPresenceBook()
+	now := time.Unix(1_700_000_000, 0)
+	keep := 10 * time.Minute
+	for i := 0; i < maxNonces; i++ {
+		if !b.fresh("flooder", fmt.Sprint(i), now, keep) {
+			t.Fatalf("nonce %d refused before the book was full", i)
+		}
+	}
+	if b.fresh("flooder", "one more", now, keep) {
+		t.Fatal("a full book took another live nonce")
+	}
+	if !b.fresh("other", "n1", now, keep) {
+		t.Fatal("another member's presence refused because one member filled its book")
+	}
+	if b.fresh("other", "n1", now, keep) {
+		t.Fatal("a replayed nonce was taken")
+	}
+	if !b.fresh("flooder", "later", now.Add(keep+time.Second), keep) {
+		t.Fatal("the flooder's book stayed full after its nonces expired")
 	}
 }

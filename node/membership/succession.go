@@ -3,7 +3,6 @@ package membership
 import (
 	"errors"
 	"fmt"
-	"sort"
 	"time"
 
 	"github.com/agent-swarm/agent-swarm/node/identity"
@@ -216,9 +215,4 @@ func termHolder(r *wire.Record) string {
 		return r.Member.Domain
 	}
 	return r.Agent
-}
-
-// SortStatements orders statements by signer domain, for stable output.
-func SortStatements(sts []Statement) {
-	sort.Slice(sts, func(i, j int) bool { return sts[i].Signer.Domain < sts[j].Signer.Domain })
 }
