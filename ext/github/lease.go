@@ -251,9 +251,11 @@ func (e *Ext) renewLeases() {
 	if err != nil {
 		return
 	}
-	me := e.n.Domain()
+	me, key := e.n.Domain(), e.n.Key()
 	for _, l := range ls {
-		if l.Holder != me || time.Until(l.Expires) > e.opt.Lease.TTL*2/3 {
+		// Held by this node's key: a member going by the same name does
+		// not hold this node's leases.
+		if l.Key != key || time.Until(l.Expires) > e.opt.Lease.TTL*2/3 {
 			continue
 		}
 		text := fmt.Sprintf("%s still holds %s#%d (lease renewed)", me, l.Repo, l.Issue)
@@ -301,8 +303,9 @@ func (e *Ext) gone(l Lease, members []node.MemberInfo) (time.Time, bool) {
 	if e.leases.offline == nil {
 		e.leases.offline = map[string]time.Time{}
 	}
+	fp := node.FingerprintOf(l.Key)
 	for _, m := range members {
-		if m.Domain != l.Holder {
+		if m.Fingerprint != fp { // by key: a namesake's presence is not the holder's
 			continue
 		}
 		if m.Self || (m.State != "offline" && m.State != "unknown") {
