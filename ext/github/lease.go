@@ -96,8 +96,14 @@ func leaseKey(l Lease) []byte {
 	return append(leasePrefix(l.Swarm, l.Repo, l.Issue), l.Key...)
 }
 
+// putLease keeps a lease until it expires: the store forgets it then, so
+// the leases a member announces (on any issue) are not kept for good.
 func (e *Ext) putLease(l Lease) error {
-	return e.n.Store().Update(func(tx *store.Tx) error { return tx.Put(leaseKey(l), l) })
+	ttl := time.Until(l.Expires)
+	if ttl <= 0 {
+		return e.dropLease(l)
+	}
+	return e.n.Store().Update(func(tx *store.Tx) error { return tx.PutTTL(leaseKey(l), l, ttl) })
 }
 
 // leasesOn are the live leases on an issue, the holder first.
@@ -185,8 +191,8 @@ func (e *Ext) heardLease(ev node.Event) {
 
 func (e *Ext) applyLease(ev node.Event, m *wire.Message, r wire.Ref) error {
 	s, err := e.n.LiveSwarm(ev.Swarm)
-	if err != nil {
-		return nil
+	if err != nil || !strings.EqualFold(r.Repo, s.Repo) {
+		return nil // a lease on a repository the swarm does not link holds nothing
 	}
 	// The role is held by a key: a member that took the master's name
 	// (names can clash) is not the master.
