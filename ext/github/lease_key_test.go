@@ -68,3 +68,20 @@ func TestLeaseOnAnUnlinkedRepoIsNotKept(t *testing.T) {
 		t.Fatalf("a claim on a repository the swarm does not link was kept: %v", got)
 	}
 }
+
+// A lease's holder is its key: a lease whose key is no member is gone,
+// though a member goes by the name it was claimed under (the master
+// lets it lapse), and a member's lease is not gone while it is online.
+func TestLeaseHolderIsItsKey(t *testing.T) {
+	a, b := scOpen(t, scHome(t, "a.test")), scOpen(t, scHome(t, "b.test"))
+	scSwarm(t, a, b)
+	e := ghOf(t, a)
+	members := must[[]node.MemberInfo](t)(a.Members("team"))
+	stranger := scOpen(t, scHome(t, "b.test")) // a namesake of b, not a member
+	if _, gone := e.gone(Lease{Key: stranger.Key(), Holder: "b.test"}, members); !gone {
+		t.Fatal("a lease held by a key that is no member is not gone while a member goes by its name")
+	}
+	if _, gone := e.gone(Lease{Key: a.Key(), Holder: "a.test"}, members); gone {
+		t.Fatal("the master's own lease is gone")
+	}
+}
