@@ -289,7 +289,9 @@ func (e *Ext) heardRelay(ev node.Event) {
 		return
 	}
 	for _, r := range ev.Message.Refs {
-		if r.Repo == "" {
+		// The swarm's own repository only: what it records of others
+		// (a horizon per repository, kept for good) no relay needs.
+		if r.Repo == "" || !strings.EqualFold(r.Repo, s.Repo) {
 			continue
 		}
 		if keys := relayKeys(r); len(keys) > 0 {
