@@ -206,7 +206,7 @@ func (e *Ext) TaskRelease(ctx context.Context, swarm string, issue int) (TaskRes
 		return TaskResult{}, err
 	}
 	body := "Released by " + me + "."
-	if holder.Holder != me {
+	if holder.Key != e.n.Key() { // by key: a namesake is not this agent
 		body = fmt.Sprintf("The claim of %s was released by %s.", holder.Holder, me)
 	}
 	res, err := e.quietWrite(ctx, s.ID, Write{Kind: WriteRelease, Issue: issue, Login: holder.Login, Body: body})

@@ -126,7 +126,7 @@ type Ext struct {
 	login      string // the own token's user, once known (tokenLogin)
 	loginAsked bool
 
-	masters sync.Map // "<swarm ID>/<agent>": agents seen holding the master role (heardRelay)
+	masters sync.Map // "<swarm ID>/<key fingerprint>": keys seen holding the master role (heardRelay)
 	// ownWrites are the IDs of the writes this process queued: a comment
 	// carrying one names this node's own token user (an App's too).
 	ownWrites sync.Map

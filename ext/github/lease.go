@@ -96,8 +96,14 @@ func leaseKey(l Lease) []byte {
 	return append(leasePrefix(l.Swarm, l.Repo, l.Issue), l.Key...)
 }
 
+// putLease keeps a lease until it expires: the store forgets it then, so
+// the leases a member announces (on any issue) are not kept for good.
 func (e *Ext) putLease(l Lease) error {
-	return e.n.Store().Update(func(tx *store.Tx) error { return tx.Put(leaseKey(l), l) })
+	ttl := time.Until(l.Expires)
+	if ttl <= 0 {
+		return e.dropLease(l)
+	}
+	return e.n.Store().Update(func(tx *store.Tx) error { return tx.PutTTL(leaseKey(l), l, ttl) })
 }
 
 // leasesOn are the live leases on an issue, the holder first.
@@ -185,8 +191,8 @@ func (e *Ext) heardLease(ev node.Event) {
 
 func (e *Ext) applyLease(ev node.Event, m *wire.Message, r wire.Ref) error {
 	s, err := e.n.LiveSwarm(ev.Swarm)
-	if err != nil {
-		return nil
+	if err != nil || !strings.EqualFold(r.Repo, s.Repo) {
+		return nil // a lease on a repository the swarm does not link holds nothing
 	}
 	// The role is held by a key: a member that took the master's name
 	// (names can clash) is not the master.
@@ -251,9 +257,11 @@ func (e *Ext) renewLeases() {
 	if err != nil {
 		return
 	}
-	me := e.n.Domain()
+	me, key := e.n.Domain(), e.n.Key()
 	for _, l := range ls {
-		if l.Holder != me || time.Until(l.Expires) > e.opt.Lease.TTL*2/3 {
+		// Held by this node's key: a member going by the same name does
+		// not hold this node's leases.
+		if l.Key != key || time.Until(l.Expires) > e.opt.Lease.TTL*2/3 {
 			continue
 		}
 		text := fmt.Sprintf("%s still holds %s#%d (lease renewed)", me, l.Repo, l.Issue)
@@ -301,8 +309,9 @@ func (e *Ext) gone(l Lease, members []node.MemberInfo) (time.Time, bool) {
 	if e.leases.offline == nil {
 		e.leases.offline = map[string]time.Time{}
 	}
+	fp := node.FingerprintOf(l.Key)
 	for _, m := range members {
-		if m.Domain != l.Holder {
+		if m.Fingerprint != fp { // by key: a namesake's presence is not the holder's
 			continue
 		}
 		if m.Self || (m.State != "offline" && m.State != "unknown") {

@@ -260,9 +260,14 @@ func (e *Ext) heard(ev node.Event) {
 		e.heardRelay(ev)
 		return
 	}
-	for _, r := range m.Refs {
-		if r.Action == writerAction && r.Kind == "url" && r.Repo != "" {
-			e.learnWriter(r.Repo, r.Login)
+	// Only the swarm's linked repository: a member cannot make the node
+	// keep writers (and so drop the events of GitHub users) of any
+	// repository it names.
+	if s, err := e.n.LiveSwarm(ev.Swarm); err == nil && s.Repo != "" {
+		for _, r := range m.Refs {
+			if r.Action == writerAction && r.Kind == "url" && strings.EqualFold(r.Repo, s.Repo) {
+				e.learnWriter(r.Repo, r.Login)
+			}
 		}
 	}
 	e.heardLease(ev)
@@ -284,7 +289,9 @@ func (e *Ext) heardRelay(ev node.Event) {
 		return
 	}
 	for _, r := range ev.Message.Refs {
-		if r.Repo == "" {
+		// The swarm's own repository only: what it records of others
+		// (a horizon per repository, kept for good) no relay needs.
+		if r.Repo == "" || !strings.EqualFold(r.Repo, s.Repo) {
 			continue
 		}
 		if keys := relayKeys(r); len(keys) > 0 {
