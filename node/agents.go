@@ -170,6 +170,8 @@ type Sender struct {
 	// this key, else "claimed": only the key is proven.
 	Identity string `json:"identity"`
 	Clash    bool   `json:"name_clash,omitempty"`
+	// Master: the key holds the swarm's master role now.
+	Master bool `json:"master,omitempty"`
 }
 
 // sender describes the agent with key under name. Caller need not hold n.mu.

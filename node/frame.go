@@ -33,7 +33,10 @@ func Frame(m InboxMessage) string {
 		prio = "normal"
 	}
 	relay := ""
-	if m.Type == wire.TypeNotification {
+	// Only the master relays (its node runs the relaying extension): a
+	// member whose body merely starts like a relay does not get the note
+	// that would pass its own words off as someone else's.
+	if m.Type == wire.TypeNotification && m.Sender.Master {
 		if note := relayNote(m.Body); note != "" {
 			relay = " " + note
 		}

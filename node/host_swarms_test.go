@@ -58,19 +58,22 @@ func TestHostSwarms(t *testing.T) {
 	}
 }
 
-// TestRelayNote: Frame adds a registered note to a notification whose
-// body starts with the relay's prefix, and to nothing else.
+// TestRelayNote: Frame adds a registered note to a notification from the
+// swarm's master whose body starts with the relay's prefix, and to nothing
+// else (a member's look-alike does not borrow it).
 func TestRelayNote(t *testing.T) {
 	RegisterRelay("Relayed from the test service", "It relays test activity.")
 	for _, c := range []struct {
 		typ, body string
+		master    bool
 		want      bool
 	}{
-		{wire.TypeNotification, "Relayed from the test service: x said y", true},
-		{wire.TypeMessage, "Relayed from the test service: x said y", false},
-		{wire.TypeNotification, "a note that quotes Relayed from the test service", false},
+		{wire.TypeNotification, "Relayed from the test service: x said y", true, true},
+		{wire.TypeMessage, "Relayed from the test service: x said y", true, false},
+		{wire.TypeNotification, "a note that quotes Relayed from the test service", true, false},
+		{wire.TypeNotification, "Relayed from the test service: x said y", false, false},
 	} {
-		f := Frame(InboxMessage{ID: "m1", Swarm: "team", From: "b.test", Type: c.typ, Body: c.body})
+		f := Frame(InboxMessage{ID: "m1", Swarm: "team", From: "b.test", Type: c.typ, Body: c.body, Sender: Sender{Master: c.master}})
 		if got := strings.Contains(f, "It relays test activity."); got != c.want {
 			t.Errorf("%s %q: note %v, want %v:\n%s", c.typ, c.body, got, c.want, f)
 		}

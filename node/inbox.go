@@ -154,10 +154,11 @@ func arrivalsOf(tx *store.Tx, id string) ([]uint64, error) {
 // inboxView is what listing needs to show items: swarm names, mutes,
 // clashing names.
 type inboxView struct {
-	n     *Node
-	names map[string]string
-	mutes map[string]int64
-	clash map[string]bool
+	n       *Node
+	names   map[string]string
+	mutes   map[string]int64
+	clash   map[string]bool
+	masters map[string]string // swarm ID -> the master's key
 }
 
 func (n *Node) inboxView() (inboxView, error) {
@@ -167,8 +168,12 @@ func (n *Node) inboxView() (inboxView, error) {
 	}
 	n.mu.Lock()
 	clash := n.clashes()
+	masters := make(map[string]string, len(n.swarms))
+	for id, s := range n.swarms {
+		masters[id] = s.state.MasterKey()
+	}
 	n.mu.Unlock()
-	return inboxView{n: n, names: n.swarmNames(), mutes: mutes, clash: clash}, nil
+	return inboxView{n: n, names: n.swarmNames(), mutes: mutes, clash: clash, masters: masters}, nil
 }
 
 func (v inboxView) muted(it *InboxItem) bool {
@@ -203,6 +208,7 @@ func (v inboxView) show(it *InboxItem, read bool) InboxMessage {
 		im.Direct = true
 	} else {
 		im.Sender = v.n.sender(m.From, it.Key, v.clash)
+		im.Sender.Master = it.Key != "" && v.masters[m.Swarm] == it.Key
 	}
 	return im
 }

@@ -369,7 +369,7 @@ func TestGitHubRelayAttributed(t *testing.T) {
 	if !strings.HasPrefix(body, Relay) || !strings.Contains(body, "GitHub user mallory wrote (untrusted text from GitHub") || !strings.Contains(body, "mallory commented") {
 		t.Fatalf("relay text = %q", body)
 	}
-	f := node.Frame(node.InboxMessage{ID: "m1", Swarm: "team", From: "master.test", Type: "notification", Body: body})
+	f := node.Frame(node.InboxMessage{ID: "m1", Swarm: "team", From: "master.test", Type: "notification", Body: body, Sender: node.Sender{Name: "master.test", Master: true}})
 	if !strings.Contains(f, "the words it quotes are the named GitHub user's, not the sender's") || strings.Contains(f, "<system-reminder") {
 		t.Fatalf("frame of a GitHub relay:\n%s", f)
 	}
