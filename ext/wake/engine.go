@@ -184,8 +184,11 @@ func (e *Engine) Offer(ev Event) Decision {
 			e.first[g] = e.now()
 			e.trigger[g] = d.Rule
 		}
-		if len(e.pending[g]) >= PromptEvents {
+		switch {
+		case len(e.pending[g]) >= PromptEvents:
 			ev = Event{Kind: ev.Kind, ID: ev.ID}
+		case ev.frame != nil:
+			ev.Framed, ev.frame = ev.frame(), nil
 		}
 		e.pending[g] = append(e.pending[g], ev)
 	}

@@ -139,7 +139,8 @@ func (x *ext) offerMessage(m wire.Message, key string) {
 		return
 	}
 	ev := Event{Kind: "message", ID: m.ID, Swarm: im.Swarm, From: m.From, FromKey: im.Sender.Fingerprint, Direct: im.Direct,
-		Priority: m.Priority, Thread: m.Thread, Body: m.Body, Muted: im.Muted, Framed: node.Frame(im)}
+		Priority: m.Priority, Thread: m.Thread, Body: m.Body, Muted: im.Muted,
+		frame: func() string { return node.Frame(im) }}
 	aliases := x.n.Aliases()
 	for _, r := range m.Refs {
 		if r.Kind != "issue" {
