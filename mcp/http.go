@@ -2,7 +2,6 @@ package mcp
 
 import (
 	"bytes"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io"
@@ -10,8 +9,6 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
-	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/agent-swarm/agent-swarm/node"
@@ -33,8 +30,7 @@ func CheckListen(addr string, allowRemote bool) error {
 	if err != nil {
 		return fmt.Errorf("invalid MCP listen address %q: want host:port", addr)
 	}
-	ip := net.ParseIP(host)
-	if host == "localhost" || (ip != nil && ip.IsLoopback()) || allowRemote {
+	if node.LoopbackHost(host) || allowRemote {
 		return nil
 	}
 	return fmt.Errorf("MCP listen address %s is not loopback: the endpoint drives your agent; pass --mcp-allow-remote only behind TLS you trust", addr)
@@ -51,12 +47,7 @@ func HTTPHandler(s *server.MCPServer, token string) http.Handler {
 			http.Error(w, err.Error(), http.StatusForbidden)
 			return
 		}
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
-			// A client without the token gets no kept-alive connection
-			// to hold: the server closes it after this answer.
-			w.Header().Set("Connection", "close")
-			w.Header().Set("WWW-Authenticate", `Bearer realm="swarm"`)
+		if !node.BearerOK(w, r, token) {
 			http.Error(w, "missing or wrong bearer token (see mcp.token in the node's home)", http.StatusUnauthorized)
 			return
 		}
@@ -80,18 +71,9 @@ func HTTPHandler(s *server.MCPServer, token string) http.Handler {
 	})
 }
 
-// NewHTTPServer is the HTTP server for HTTPHandler. No ReadTimeout or
-// WriteTimeout: a streamable-HTTP GET is a long-lived event stream. A
-// client must send its headers within ReadHeaderTimeout, and a kept-alive
-// connection with no request is closed after IdleTimeout.
-func NewHTTPServer(h http.Handler) *http.Server {
-	return &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       60 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-	}
-}
+// NewHTTPServer is the HTTP server for HTTPHandler (node.LocalHTTPServer:
+// a streamable-HTTP GET is a long-lived event stream).
+func NewHTTPServer(h http.Handler) *http.Server { return node.LocalHTTPServer(h) }
 
 func checkOrigin(origin string) error {
 	if origin == "" {
@@ -101,9 +83,7 @@ func checkOrigin(origin string) error {
 	if err != nil {
 		return errors.New("malformed Origin")
 	}
-	host := u.Hostname()
-	ip := net.ParseIP(host)
-	if host == "localhost" || (ip != nil && ip.IsLoopback()) {
+	if node.LoopbackHost(u.Hostname()) {
 		return nil
 	}
 	return fmt.Errorf("origin %s is not allowed", origin)

@@ -122,7 +122,8 @@ func handler(c Caller, op *ops.Op) server.ToolHandlerFunc {
 		}
 		out, err := callWithProgress(ctx, c, op.Name, args, req)
 		if node.IsUser(err) {
-			return mcpgo.NewToolResultError(err.Error()), nil
+			// An error may quote a name a peer chose, like a result.
+			return mcpgo.NewToolResultError(node.EscapePeer(err.Error())), nil
 		}
 		if err != nil {
 			return nil, err

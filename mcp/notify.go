@@ -53,9 +53,6 @@ func NewServerWith(c Caller, o Options) *server.MCPServer {
 }
 
 func addResources(s *server.MCPServer, c Caller) {
-	jsonRes := func(uri string, out json.RawMessage) []mcpgo.ResourceContents {
-		return []mcpgo.ResourceContents{mcpgo.TextResourceContents{URI: uri, MIMEType: "application/json", Text: string(out)}}
-	}
 	// The inbox is read by the model: its text is the framed form (one
 	// node.Frame per message), as the swarm_inbox tool's text content is;
 	// programs get the JSON from the tool's structured content.
@@ -80,7 +77,16 @@ func addResources(s *server.MCPServer, c Caller) {
 			if err != nil {
 				return nil, err
 			}
-			return jsonRes(r.Params.URI, out), nil
+			// Swarm names are their masters' choice: escaped, as in the
+			// swarm_list tool's structured content.
+			var v any
+			if err := json.Unmarshal(out, &v); err != nil {
+				return nil, err
+			}
+			if out, err = json.Marshal(escapeStrings(v)); err != nil {
+				return nil, err
+			}
+			return []mcpgo.ResourceContents{mcpgo.TextResourceContents{URI: r.Params.URI, MIMEType: "application/json", Text: string(out)}}, nil
 		})
 	s.AddResourceTemplate(mcpgo.NewResourceTemplate(MembersURI, "members",
 		mcpgo.WithTemplateDescription("Members of a swarm with presence (status lines are the members' own untrusted text)"), mcpgo.WithTemplateMIMEType("text/plain")),

@@ -105,7 +105,7 @@ func CheckListen(addr string) error {
 	if err != nil {
 		return fmt.Errorf("invalid metrics listen address %q: want 127.0.0.1:PORT", addr)
 	}
-	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+	if !node.LoopbackHost(host) {
 		return fmt.Errorf("metrics listen address %s is not loopback: metrics are served on 127.0.0.1 or [::1] only", addr)
 	}
 	return nil
@@ -119,7 +119,7 @@ func checkHost(hostport string) error {
 	if err != nil {
 		host = hostport
 	}
-	if ip := net.ParseIP(host); host == "localhost" || (ip != nil && ip.IsLoopback()) {
+	if node.LoopbackHost(host) {
 		return nil
 	}
 	return fmt.Errorf("host %q is not allowed: use 127.0.0.1", host)
@@ -135,7 +135,7 @@ func Serve(addr string, src Source, log zerolog.Logger) (bound string, stop func
 	if err != nil {
 		return "", nil, fmt.Errorf("metrics listen: %w", err)
 	}
-	srv := &http.Server{Handler: Handler(src, log), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 60 * time.Second, MaxHeaderBytes: 64 << 10}
+	srv := node.LocalHTTPServer(Handler(src, log))
 	go func() { _ = srv.Serve(ln) }()
 	return ln.Addr().String(), func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

@@ -218,17 +218,12 @@ func unspecified(host string) bool {
 // a note, not a refusal. Empty when there is nothing to say.
 func AdvertiseNote(domain, advertise string) string {
 	host, _, err := net.SplitHostPort(advertise)
-	if err != nil || !loopbackHost(host) || testDomain(domain) {
+	if err != nil || !LoopbackHost(host) || testDomain(domain) {
 		return ""
 	}
 	return fmt.Sprintf("the node is advertised at %s, a loopback address: invite tokens it issues work only on this machine. "+
 		"For peers on other machines: `swarm config set advertise HOST:PORT` (this machine's address as they see it), "+
 		"or set up a production node behind Angie with `swarm init --domain %s` in a new home", advertise, domain)
-}
-
-func loopbackHost(host string) bool {
-	ip := net.ParseIP(host)
-	return host == "localhost" || ip != nil && ip.IsLoopback()
 }
 
 // testDomain: names under the TLDs reserved for tests and local use

@@ -27,7 +27,6 @@ package webui
 import (
 	"bytes"
 	"context"
-	"crypto/subtle"
 	"embed"
 	"encoding/json"
 	"errors"
@@ -81,7 +80,7 @@ func CheckListen(addr string) error {
 	if err != nil {
 		return fmt.Errorf("invalid UI listen address %q: want 127.0.0.1:PORT", addr)
 	}
-	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+	if !node.LoopbackHost(host) {
 		return fmt.Errorf("UI listen address %s is not loopback: the page drives your agent; use 127.0.0.1:PORT", addr)
 	}
 	return nil
@@ -123,7 +122,7 @@ func sameHost(r *http.Request) error {
 	if err != nil {
 		host = r.Host
 	}
-	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+	if !node.LoopbackHost(host) {
 		return fmt.Errorf("host %q is not allowed: open the page at the address `swarm ui` prints", host)
 	}
 	if o := r.Header.Get("Origin"); o != "" {
@@ -139,10 +138,7 @@ func sameHost(r *http.Request) error {
 // a closed connection.
 func authed(token string, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
-			w.Header().Set("Connection", "close")
-			w.Header().Set("WWW-Authenticate", `Bearer realm="swarm"`)
+		if !node.BearerOK(w, r, token) {
 			reply(w, http.StatusUnauthorized, map[string]string{"error": "missing or wrong token: open the address `swarm ui` prints"})
 			return
 		}
@@ -263,8 +259,8 @@ func Serve(addr string, c Caller, token string, log zerolog.Logger) (*Server, er
 	// No WriteTimeout: the event stream is long-lived; it ends with the
 	// base context, which Close cancels.
 	base, cancel := context.WithCancel(context.Background())
-	srv := &http.Server{Handler: Handler(c, token, log), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 60 * time.Second, MaxHeaderBytes: 64 << 10,
-		BaseContext: func(net.Listener) context.Context { return base }}
+	srv := node.LocalHTTPServer(Handler(c, token, log))
+	srv.BaseContext = func(net.Listener) context.Context { return base }
 	go func() { _ = srv.Serve(ln) }()
 	return &Server{srv: srv, cancel: cancel, Addr: ln.Addr().String()}, nil
 }

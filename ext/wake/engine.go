@@ -167,8 +167,14 @@ func (e *Engine) decide(ev Event) Decision {
 	return d
 }
 
+// PromptEvents is how many events a wake's prompt shows; it counts the
+// rest (their messages stay in the inbox).
+const PromptEvents = 50
+
 // Offer takes an event as it arrives. A matching event joins its group's
-// pending wake; nothing else is kept.
+// pending wake; nothing else is kept. Past the events the prompt shows,
+// only the ID is kept (for the history line): a flood held back by quiet
+// hours or the cooldown does not hold its bodies in memory.
 func (e *Engine) Offer(ev Event) Decision {
 	e.mu.Lock()
 	d := e.decide(ev)
@@ -177,6 +183,12 @@ func (e *Engine) Offer(ev Event) Decision {
 		if len(e.pending[g]) == 0 {
 			e.first[g] = e.now()
 			e.trigger[g] = d.Rule
+		}
+		switch {
+		case len(e.pending[g]) >= PromptEvents:
+			ev = Event{Kind: ev.Kind, ID: ev.ID}
+		case ev.frame != nil:
+			ev.Framed, ev.frame = ev.frame(), nil
 		}
 		e.pending[g] = append(e.pending[g], ev)
 	}
@@ -226,6 +238,13 @@ func (e *Engine) schedule(ctx context.Context) time.Duration {
 	if end, quiet := e.set.QuietUntil(now); quiet {
 		later(end)
 		return next
+	}
+	for g, t := range e.lastWake {
+		// Past its cooldown a group's last wake holds nothing back; groups
+		// are named by peers' threads, so the map must not keep them all.
+		if !e.running[g] && !now.Before(t.Add(e.set.Cooldown)) {
+			delete(e.lastWake, g)
+		}
 	}
 	groups := make([]string, 0, len(e.pending))
 	for g := range e.pending {

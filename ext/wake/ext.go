@@ -139,7 +139,8 @@ func (x *ext) offerMessage(m wire.Message, key string) {
 		return
 	}
 	ev := Event{Kind: "message", ID: m.ID, Swarm: im.Swarm, From: m.From, FromKey: im.Sender.Fingerprint, Direct: im.Direct,
-		Priority: m.Priority, Thread: m.Thread, Body: m.Body, Muted: im.Muted, Framed: node.Frame(im)}
+		Priority: m.Priority, Thread: m.Thread, Body: m.Body, Muted: im.Muted,
+		frame: func() string { return node.Frame(im) }}
 	aliases := x.n.Aliases()
 	for _, r := range m.Refs {
 		if r.Kind != "issue" {
@@ -191,6 +192,12 @@ func (x *ext) systemEvents(swarmName string, recs []wire.Signed) {
 
 // offerSystem hands a membership event to the engine.
 func (x *ext) offerSystem(swarmName, event, agent string) {
-	text := fmt.Sprintf("Swarm event in %q: %s (%s). This comes from the signed membership log.", swarmName, strings.ReplaceAll(event, "_", " "), agent)
-	x.engine.Offer(Event{Kind: "system", Swarm: swarmName, From: agent, System: event, Framed: text})
+	x.engine.Offer(Event{Kind: "system", Swarm: swarmName, From: agent, System: event, Framed: systemText(swarmName, event, agent)})
+}
+
+// systemText is a membership event as the wake prompt shows it. The
+// swarm's name is the master's choice (any printable text, look-alike
+// tags included), so the line is escaped like all peer text.
+func systemText(swarmName, event, agent string) string {
+	return node.EscapePeer(fmt.Sprintf("Swarm event in %q: %s (%s). This comes from the signed membership log.", swarmName, strings.ReplaceAll(event, "_", " "), agent))
 }

@@ -243,6 +243,9 @@ type Event struct {
 	// GitHub login, in issue comments the sync bot relays).
 	Aliases []string `json:"-"`
 	Framed  string   `json:"-"` // the event as the prompt shows it
+	// frame makes Framed when the event joins a wake: most received
+	// messages match no rule, and framing a large body is not free.
+	frame func() string
 }
 
 // Match returns the first rule the event meets, or -1.
