@@ -70,7 +70,7 @@ var housekeepingOps = []*Op{
 	},
 }
 
-func init() { table = append(table, housekeepingOps...) }
+func init() { Register(housekeepingOps...) }
 
 func archiveOp(name, cli string, undo bool, summary string) *Op {
 	verb := "archived"

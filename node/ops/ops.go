@@ -90,7 +90,7 @@ func (a Args) Dur(k string) time.Duration {
 }
 func (a Args) Strs(k string) []string { s, _ := a[k].([]string); return s }
 
-func init() { table = append(table, configOps...) }
+func init() { Register(configOps...) }
 
 // Find returns the operation named name.
 func Find(name string) *Op {
