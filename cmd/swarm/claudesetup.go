@@ -445,13 +445,9 @@ func mergeHook(file, event string, group map[string]any, marker string) (setupCh
 	if err != nil {
 		return setupChange{}, err
 	}
-	hooks, ok := obj["hooks"].(map[string]any)
-	if !ok {
-		if obj["hooks"] != nil {
-			return setupChange{}, node.Userf("%s: \"hooks\" is not an object; fix it, then run setup again", file)
-		}
-		hooks = map[string]any{}
-		obj["hooks"] = hooks
+	hooks, err := objectAt(file, obj, "hooks")
+	if err != nil {
+		return setupChange{}, err
 	}
 	groups, _ := hooks[event].([]any)
 	for _, gr := range groups {

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/agent-swarm/agent-swarm/node/ops"
 )
 
 // setupMachine is a user on a machine: a home directory (HOME), a bin
@@ -217,5 +219,17 @@ func TestClaudeSetupChecks(t *testing.T) {
 	}
 	if len(res.Changes) != 6 || len(res.Warnings) != 3 || res.Changes[0].Action != "unchanged" {
 		t.Errorf("--json: %+v", res)
+	}
+}
+
+// TestSwarmToolsAreOps: every tool setup allows without asking is an MCP
+// tool of the table (an operation renamed or made the user's would
+// otherwise leave a dead permission, and the tool asking again).
+func TestSwarmToolsAreOps(t *testing.T) {
+	for _, tool := range swarmTools {
+		op := ops.Find(strings.TrimPrefix(tool, "mcp__swarm__swarm_"))
+		if !strings.HasPrefix(tool, "mcp__swarm__swarm_") || op == nil || op.Local {
+			t.Errorf("%s names no MCP tool of the table", tool)
+		}
 	}
 }

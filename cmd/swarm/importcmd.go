@@ -26,7 +26,12 @@ or --domain); its swarm.db is not carried over (see docs/cli.md).`,
 		Example: `  swarm export ~/agent-a.swarm                          # on the old host
   swarm --home ~/.swarm import ~/agent-a.swarm          # on the new one
   swarm import --from-asp ~/.swarm-asp --listen 127.0.0.1:7443`,
-		Args: cobra.MaximumNArgs(1),
+		Args: func(cmd *cobra.Command, args []string) error {
+			if err := cobra.MaximumNArgs(1)(cmd, args); err != nil {
+				return usagef("import: %v", err) // exit 2, like every caller's mistake
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, args []string) error { return cmdImport(*g, flagsOf(cmd), args, stdout) },
 	})
 	fl := c.Flags()

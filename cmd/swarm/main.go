@@ -246,16 +246,10 @@ func cmdOp(ctx context.Context, g globals, op *ops.Op, raw map[string]any, stdou
 // callOp is the one boundary between the CLI and the node: an operation
 // and its raw arguments in, its JSON result out. It runs on the node's
 // owner: the daemon (started if none serves this home), or with
-// SWARM_NO_DAEMON=1 a node opened for this command alone.
+// SWARM_NO_DAEMON=1 a node opened for this command alone; then sends are
+// durably queued, and the node tries to deliver for a few seconds and
+// says what is left for the daemon to deliver.
 func callOp(ctx context.Context, g globals, op *ops.Op, raw map[string]any, stderr io.Writer) (json.RawMessage, error) {
-	return runLocal(ctx, g, op, raw, stderr)
-}
-
-// runLocal runs one operation through attach. When the node runs in this
-// process (SWARM_NO_DAEMON=1), sends are durably queued; the node tries to
-// deliver for a few seconds and says what is left for the daemon to
-// deliver.
-func runLocal(ctx context.Context, g globals, op *ops.Op, raw map[string]any, stderr io.Writer) (json.RawMessage, error) {
 	lvl := g.logLevel
 	if lvl == "info" {
 		lvl = "warn"

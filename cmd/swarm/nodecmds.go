@@ -85,8 +85,7 @@ listen and advertise later.`,
 	add(root, &cobra.Command{
 		Use:   "stop",
 		Short: "Stop the daemon and wait until it has released the store (the first command that needs the node starts it again)",
-		Args:  cobra.NoArgs,
-		RunE:  func(cmd *cobra.Command, _ []string) error { return cmdStop(cmd.Context(), *g, nil, stdout) },
+		RunE:  func(cmd *cobra.Command, _ []string) error { return cmdStop(cmd.Context(), *g, stdout) },
 	})
 
 	add(root, &cobra.Command{

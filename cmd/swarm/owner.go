@@ -405,10 +405,7 @@ func alreadyServed(ctx context.Context, c *localapi.Client, sock string) error {
 // cmdStop asks the daemon to shut down over the local API and waits until
 // the store is released, so the next command (or a test's cleanup) finds
 // the home free. No daemon is not an error: there is nothing to stop.
-func cmdStop(ctx context.Context, g globals, args []string, stdout io.Writer) error {
-	if len(args) > 0 {
-		return usagef("stop takes no arguments")
-	}
+func cmdStop(ctx context.Context, g globals, stdout io.Writer) error {
 	home, err := filepath.Abs(g.home)
 	if err != nil {
 		return err

@@ -37,21 +37,13 @@ func Follow(ctx context.Context, call CallFunc, after string, timeout time.Durat
 				continue
 			}
 			log.Warn().Err(err).Msg("waiting for messages failed; retrying")
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(time.Second):
-			}
+			pause(ctx)
 			continue
 		}
 		var msgs []json.RawMessage
 		if err := json.Unmarshal(out, &msgs); err != nil {
 			log.Error().Err(err).Msg("bad wait result; retrying")
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(time.Second):
-			}
+			pause(ctx)
 			continue
 		}
 		for _, m := range msgs {
@@ -63,5 +55,14 @@ func Follow(ctx context.Context, call CallFunc, after string, timeout time.Durat
 		if !each(msgs) {
 			return
 		}
+	}
+}
+
+// pause waits a second before a retry, or until ctx ends (the loop then
+// stops).
+func pause(ctx context.Context) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(time.Second):
 	}
 }

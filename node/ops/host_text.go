@@ -15,11 +15,3 @@ func TextOf[T any](f func(T) string) func(json.RawMessage) (string, error) { ret
 // times (RFC 3339 in UTC, to the second); a value that is not a time is
 // shown as it is.
 func TextTime(s string) string { return textTime(s) }
-
-// or is s, or def when s is empty.
-func or(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
-}

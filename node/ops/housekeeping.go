@@ -38,9 +38,10 @@ var housekeepingOps = []*Op{
 		Run: func(ctx context.Context, n *node.Node, a Args) (any, error) {
 			return n.Sent(node.SentArgs{Swarm: a.Str("swarm"), Pending: a.Bool("pending"), Limit: a.Int("limit")})
 		},
+		// No ModelText: the MCP face then escapes this text as peer text
+		// (recipient names are peers' claims); a ModelText is a framed
+		// rendering, trusted to escape what it holds.
 		Text: textOf(textSent),
-		// Recipient names are peers' claims.
-		ModelText: textOf(textSent),
 	},
 	{
 		Name: "invite_list", CLI: "invite list", Summary: "List the invites this node issued as master: ID, uses left, expiry, invitee. Never the tokens, which are shown once when issued.",
@@ -70,7 +71,7 @@ var housekeepingOps = []*Op{
 	},
 }
 
-func init() { table = append(table, housekeepingOps...) }
+func init() { Register(housekeepingOps...) }
 
 func archiveOp(name, cli string, undo bool, summary string) *Op {
 	verb := "archived"

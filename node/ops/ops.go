@@ -90,7 +90,7 @@ func (a Args) Dur(k string) time.Duration {
 }
 func (a Args) Strs(k string) []string { s, _ := a[k].([]string); return s }
 
-func init() { table = append(table, configOps...) }
+func init() { Register(configOps...) }
 
 // Find returns the operation named name.
 func Find(name string) *Op {
@@ -104,28 +104,6 @@ func Find(name string) *Op {
 
 // All returns every operation, in table order.
 func All() []*Op { return table }
-
-// FindCLI matches the longest CLI path at the start of words.
-func FindCLI(words []string) (*Op, []string) {
-	var best *Op
-	bestLen := 0
-	for _, op := range table {
-		path := strings.Fields(op.CLI)
-		if len(path) <= len(words) && len(path) > bestLen && equal(path, words[:len(path)]) {
-			best, bestLen = op, len(path)
-		}
-	}
-	return best, words[bestLen:]
-}
-
-func equal(a, b []string) bool {
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
 
 // Validate turns raw JSON-shaped arguments into typed Args, naming the
 // first problem as a user error. Errors reach every face as text (the
