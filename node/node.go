@@ -75,11 +75,15 @@ type Node struct {
 	bodies       *bodyBudget   // request bodies in memory, by remote address
 	badSigWindow time.Duration // the budget's period; 0 is a minute
 	syncing      sync.Map      // swarm ID -> time of last catch-up pull; "run/"+ID -> closed when it ends
-	events       *broadcaster
-	ext          extensions
-	extOpts      map[string]any
-	daemon       bool
-	stats        stats // what /metrics reports (metrics.go)
+	// supersedeFailed: swarm/signer key -> when a succession record it
+	// signed last failed to replace records (succession.go); a member's
+	// bad records cost one replay of the log a minute, not one a message.
+	supersedeFailed map[string]time.Time // guarded by mu
+	events          *broadcaster
+	ext             extensions
+	extOpts         map[string]any
+	daemon          bool
+	stats           stats // what /metrics reports (metrics.go)
 
 	ctx    context.Context
 	cancel context.CancelFunc

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"sync"
@@ -403,13 +404,47 @@ func (n *Node) supersede(st *membership.State, recs []wire.Signed) (*membership.
 	if !ok {
 		return nil, nil, false
 	}
-	next, dropped, err := st.Supersede(r)
-	if err != nil {
+	// Checking a succession replays the log up to the index it names,
+	// verifying every record again: a signer whose record failed waits a
+	// minute before its next one is tried (the map holds at most one entry
+	// per member or removed key of the node's swarms).
+	k := st.ID + "/" + r.KID
+	if t, failed := n.supersedeFailed[k]; failed && n.now().Sub(t) < supersedeRetry {
 		return nil, nil, false
 	}
+	next, dropped, err := st.Supersede(r)
+	if err != nil {
+		// Only a record that cost the replay counts: one refused at sight
+		// (not a succession, not at a held index) cost nothing, and the
+		// signer's real succession may come right after it.
+		_, member := st.Member(r.KID)
+		if _, removed := st.Removed[r.KID]; (member || removed) && !errors.Is(err, membership.ErrNoSupersede) {
+			n.noteSupersedeFailed(k)
+		}
+		return nil, nil, false
+	}
+	delete(n.supersedeFailed, k)
 	n.log.Warn().Str("swarm", st.ID).Uint64("index", next.Head.Index).Int("dropped", len(dropped)).Str("master", next.Master).
 		Msg("a succession record replaced the old master's later records")
 	return next, dropped, true
+}
+
+// supersedeRetry is how long a signer whose succession record failed
+// waits before the next is checked.
+const supersedeRetry = time.Minute
+
+// noteSupersedeFailed records a failed succession check. Caller holds n.mu.
+func (n *Node) noteSupersedeFailed(k string) {
+	if n.supersedeFailed == nil {
+		n.supersedeFailed = map[string]time.Time{}
+	}
+	now := n.now()
+	for old, t := range n.supersedeFailed {
+		if now.Sub(t) >= supersedeRetry {
+			delete(n.supersedeFailed, old)
+		}
+	}
+	n.supersedeFailed[k] = now
 }
 
 // afterSupersede: a node that the replaced records removed is a member

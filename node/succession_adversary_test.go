@@ -119,3 +119,50 @@ func TestAdversaryForgedSuccession(t *testing.T) {
 		}
 	}
 }
+
+// A succession record at an index the node holds makes it replay the log
+// to that index, verifying every record again: a member's failed one
+// costs that once a minute, not once a message.
+func TestAdversarySupersedeReplayBounded(t *testing.T) {
+	v, b := scNode(t, "v.test"), scNode(t, "b.test")
+	scSwarm(t, v, b)
+	m := newAttacker(t, "m.test")
+	m.serve(t)
+	tok := must[InviteInfo](t)(v.Invite(InviteArgs{Swarm: "team"})).Token
+	if code, body := rawDo(t, v, "POST", "/swarm/v1/join", joinReq(t, tok, m.member(), m.key, m.keyString())); code != 200 {
+		t.Fatalf("the attacker's join was refused (%d %s)", code, body)
+	}
+	scWait(t, "b sees the attacker join", func() bool { return stateOf(t, b, "team").IsMember("m.test") })
+	st := stateOf(t, b, "team")
+	// A succession at index 1 (held: b's log is longer), with only the
+	// attacker's own statement: refused after a replay.
+	base := must[*membership.State](t)(membership.Replay(st.Records[:1]))
+	own := signStatement(t, m.key, m.keyString(), base, m.keyString())
+	rec := wire.Record{V: wire.Version, Swarm: st.ID, Index: 1, Prev: base.Head.Hash, Type: wire.RecSuccession,
+		Time: time.Now().UnixMilli(), Agent: "m.test", Support: []wire.Signed{own}}
+	sg := must[wire.Signed](t)(wire.SignJSON(wire.PurposeRecord, m.keyString(), m.key, rec))
+	failedAt := func() (time.Time, bool) {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		at, ok := b.supersedeFailed[st.ID+"/"+m.keyString()]
+		return at, ok
+	}
+	push := func(seq uint64) {
+		msg := attackerMsg(t, m, st, wire.EventLog)
+		msg.Seq, msg.Records = seq, []wire.Signed{sg}
+		accepted(t, b, handEnv(t, m.key, st.ID, msg))
+	}
+	push(1)
+	scWait(t, "b refused the attacker's succession", func() bool { _, ok := failedAt(); return ok })
+	first, _ := failedAt()
+	for i := uint64(2); i < 6; i++ {
+		push(i)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if again, _ := failedAt(); !again.Equal(first) {
+		t.Fatalf("the attacker's succession was checked again within the minute (%v, then %v)", first, again)
+	}
+	if got := stateOf(t, b, "team"); got.Master != "v.test" || got.Head != st.Head {
+		t.Fatalf("b follows master %s at head %d", got.Master, got.Head.Index)
+	}
+}
